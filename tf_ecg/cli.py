@@ -1,0 +1,220 @@
+"""The ``tf-ecg`` command: thin argument parsing over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from tf_ecg.errors import ECGDataError, WeightFileError
+
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "models"
+QUICKSTART_RECIPES = {"deepfake": "quickstart_deepfake_hr.toml", "mitdb": "quickstart_mitbih.toml"}
+
+
+def _value(text: str):
+    """--set values: numbers and booleans as such, anything else as a string."""
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _overrides(args) -> dict:
+    overrides = {}
+    for item in getattr(args, "set", None) or []:
+        key, _, value = item.partition("=")
+        overrides[key] = _value(value)
+    if getattr(args, "epochs", None):
+        overrides["training.epochs"] = args.epochs
+    return overrides
+
+
+def _print_report(report: dict) -> None:
+    if report["task"] == "regression":
+        for name, scores in report["per_target"].items():
+            print(f"  {name}: MAE {scores['mae']:.2f} (predicting the mean: "
+                  f"{scores['mae_of_mean_predictor']:.2f}), RMSE {scores['rmse']:.2f}, R2 {scores['r2']:.3f}")
+        return
+    print(f"  accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  "
+          f"macro-AUC {report['macro_auc']:.4f}  (n = {report['n']})")
+    for name, scores in report["per_class"].items():
+        print(f"  {name:>6}: Se {scores['recall']:.3f}  +P {scores['precision']:.3f}  "
+              f"Sp {scores['specificity']:.3f}  F1 {scores['f1']:.3f}  (support {scores['support']})")
+
+
+def cmd_quickstart(args) -> int:
+    from tf_ecg.data.paths import data_root
+    from tf_ecg.export import export_run
+    from tf_ecg.training.recipe import load_recipe
+    from tf_ecg.training.trainer import train
+
+    started = time.time()
+    source = "mitdb" if args.data_root else "deepfake"
+    if source == "mitdb" and not (data_root(args.data_root) / "mitdb").is_dir():
+        raise ECGDataError(data_root(args.data_root) / "mitdb", "MIT-BIH folder not found under --data-root")
+    recipe = load_recipe(RECIPES_DIR / QUICKSTART_RECIPES[source], _overrides(args))
+    run_dir = Path(args.run_dir or f"runs/{recipe.name}")
+    print(f"quickstart: recipe {recipe.path}, run directory {run_dir}")
+    result = train(recipe, run_dir, data_root=args.data_root)
+    out = export_run(run_dir, Path(args.out or f"saved_models/{recipe.name}"))
+    print(f"\nTest metrics ({recipe.name}):")
+    _print_report(result.test_report)
+    print(f"TensorBoard logs: {run_dir / 'logs'}   (tensorboard --logdir {run_dir / 'logs'})")
+    print(f"SavedModel: {out}")
+    print(f"quickstart finished in {time.time() - started:.0f} s")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from tf_ecg.training.recipe import load_recipe
+    from tf_ecg.training.trainer import train
+
+    recipe = load_recipe(args.recipe, _overrides(args))
+    run_dir = Path(args.run_dir or f"runs/{recipe.name}")
+    result = train(recipe, run_dir, data_root=args.data_root)
+    print(f"Test metrics ({recipe.name}, {result.seconds:.0f} s):")
+    _print_report(result.test_report)
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import keras
+
+    from tf_ecg.data.pipelines import array_dataset
+    from tf_ecg.evaluation.metrics import evaluation_report
+    from tf_ecg.training.recipe import load_recipe
+    from tf_ecg.training.sources import load_source
+    from tf_ecg.training.trainer import output_transform, write_report
+
+    run_dir = Path(args.run_dir)
+    recipe = load_recipe(run_dir / "recipe.toml")
+    model_file = run_dir / f"{args.which}.keras"
+    if not model_file.is_file():
+        raise ECGDataError(model_file, "trained model not found")
+    model = keras.models.load_model(model_file)
+    splits = load_source(recipe.data, args.data_root)
+    x, y = getattr(splits, args.split)
+    outputs = output_transform(recipe)(model.predict(array_dataset(x, batch_size=64), verbose=0))
+    report = evaluation_report(recipe.task, y, outputs, splits.output_names,
+                               recipe.training.get("thresholds", 0.5))
+    write_report(run_dir, f"evaluate_{args.which}_{args.split}", report, y, outputs)
+    print(f"{args.split} metrics of {model_file}:")
+    _print_report(report)
+    print(f"written: {run_dir / f'evaluate_{args.which}_{args.split}.json'} and plots/")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from tf_ecg.export import export_run
+
+    run_dir = Path(args.run_dir)
+    out = export_run(run_dir, Path(args.out or f"saved_models/{run_dir.name}"), args.which)
+    print(f"SavedModel written to {out}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from tf_ecg.export import predict_file
+
+    result = predict_file(args.saved_model, args.input)
+    text = json.dumps(result, indent=2)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(json.dumps({"input": result["input"], "windows": len(result["outputs"]),
+                      "summary": result["summary"]}, indent=2))
+    return 0
+
+
+def cmd_download(args) -> int:
+    from tf_ecg.data.download import PHYSIONET_URL, download_database
+
+    target = download_database(args.database, args.data_root, base_url=args.base_url or PHYSIONET_URL,
+                               limit=args.limit)
+    print(f"{args.database} is in {target}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from tf_ecg import model_names
+
+    print("\n".join(model_names()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="tf-ecg", description=__doc__)
+    verbs = root.add_subparsers(dest="verb", required=True)
+
+    def add(name, function, help_text):
+        sub = verbs.add_parser(name, help=help_text)
+        sub.set_defaults(function=function)
+        return sub
+
+    def data_root_option(sub):
+        sub.add_argument("--data-root", help="folder holding mitdb/, ptbxl/, ... "
+                                             "(default: $TF_ECG_DATA_ROOT, else ~/tf_ecg_data)")
+
+    quick = add("quickstart", cmd_quickstart, "train, export and score a model end to end in minutes")
+    quick.add_argument("--data-root", help="train on the real MIT-BIH records under this folder "
+                                           "instead of DeepFake ECGs")
+    quick.add_argument("--run-dir")
+    quick.add_argument("--out", help="SavedModel folder (default saved_models/<recipe name>)")
+    quick.add_argument("--epochs", type=int)
+    quick.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
+
+    train_parser = add("train", cmd_train, "run a recipe file (models/*.toml)")
+    train_parser.add_argument("recipe")
+    data_root_option(train_parser)
+    train_parser.add_argument("--run-dir")
+    train_parser.add_argument("--epochs", type=int)
+    train_parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
+
+    evaluate = add("evaluate", cmd_evaluate, "score a trained run: JSON report and plots")
+    evaluate.add_argument("run_dir")
+    data_root_option(evaluate)
+    evaluate.add_argument("--which", choices=("best", "final"), default="best")
+    evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
+
+    export = add("export", cmd_export, "export a trained run as a SavedModel")
+    export.add_argument("run_dir")
+    export.add_argument("--out")
+    export.add_argument("--which", choices=("best", "final"), default="best")
+
+    predict = add("predict", cmd_predict, "run an exported model on a WFDB record, Apple Watch CSV or .npy")
+    predict.add_argument("saved_model")
+    predict.add_argument("input")
+    predict.add_argument("--out", help="write all per-window outputs to this JSON file")
+
+    data = add("data", None, "data set commands")
+    data_verbs = data.add_subparsers(dest="data_verb", required=True)
+    download = data_verbs.add_parser("download", help="download a PhysioNet data set (resumable)")
+    download.set_defaults(function=cmd_download)
+    download.add_argument("database", choices=("mitdb", "ptb-xl"))
+    data_root_option(download)
+    download.add_argument("--base-url", help="PhysioNet mirror (default https://physionet.org/files/)")
+    download.add_argument("--limit", type=int, help="only the first N records")
+
+    add("models", cmd_models, "list the registered model names")
+    return root
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.function(args)
+    except (ECGDataError, WeightFileError) as error:
+        print(f"tf-ecg: error: {error}", file=sys.stderr)
+        return 2
+    except KeyError as error:  # unknown model name and the like
+        print(f"tf-ecg: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Ribeiro/CODE format: HDF5 ``tracings`` (N, 4096, 12) at 400 Hz in mV plus CSV labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+from scipy.signal import resample_poly
+
+from tf_ecg.errors import ECGDataError
+
+LEADS = ("DI", "DII", "DIII", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
+CLASSES = ("1dAVb", "RBBB", "LBBB", "SB", "AF", "ST")
+SAMPLING_RATE = 400
+LENGTH = 4096
+
+
+def to_code_format(signal: np.ndarray, sampling_rate: float, path: str | Path = "<signal>") -> np.ndarray:
+    """(samples, 12) at any rate -> (4096, 12) at 400 Hz, zero-padded on both sides.
+
+    Resampling is polyphase (scipy). Longer exams are cut to their central 4096 samples.
+    """
+    signal = np.asarray(signal, dtype=np.float32)
+    if signal.ndim != 2 or signal.shape[1] != len(LEADS):
+        raise ECGDataError(path, f"expected (samples, 12) leads, got shape {signal.shape}")
+    if np.isnan(signal).any():
+        raise ECGDataError(path, "signal contains NaN")
+    if sampling_rate != SAMPLING_RATE:
+        ratio = np.gcd(int(round(sampling_rate)), SAMPLING_RATE)
+        signal = resample_poly(signal, SAMPLING_RATE // ratio, int(round(sampling_rate)) // ratio,
+                               axis=0).astype(np.float32)
+    length = signal.shape[0]
+    if length >= LENGTH:
+        start = (length - LENGTH) // 2
+        return signal[start:start + LENGTH]
+    left = (LENGTH - length) // 2
+    return np.pad(signal, ((left, LENGTH - length - left), (0, 0)))
+
+
+def read_tracings(path: str | Path, dataset: str = "tracings") -> h5py.Dataset:
+    """The (N, 4096, 12) dataset of a CODE HDF5 file (kept open: it may not fit in memory)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ECGDataError(path, "file not found")
+    handle = h5py.File(path, "r")
+    if dataset not in handle:
+        handle.close()
+        raise ECGDataError(path, f"no dataset {dataset!r} (has {list(handle.keys()) if handle else []})")
+    tracings = handle[dataset]
+    if tracings.ndim != 3 or tracings.shape[1:] != (LENGTH, len(LEADS)):
+        handle.close()
+        raise ECGDataError(path, f"dataset {dataset!r} has shape {tracings.shape}, expected (N, 4096, 12)")
+    return tracings
+
+
+def read_labels(path: str | Path, classes=CLASSES) -> np.ndarray:
+    """0/1 label matrix (N, 6) from a CSV with one column per class (extra index column allowed)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ECGDataError(path, "file not found")
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ECGDataError(path, "empty CSV file") from None
+    missing = [c for c in classes if c not in table.columns]
+    if missing:
+        raise ECGDataError(path, f"missing class column(s) {missing}")
+    labels = table[list(classes)].to_numpy()
+    if not np.isin(labels, (0, 1)).all():
+        raise ECGDataError(path, "labels must be 0 or 1")
+    return labels.astype(np.int64)

@@ -1,0 +1,60 @@
+"""MIT-BIH Arrhythmia Database: records, beat annotations, AAMI classes, splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from tf_ecg.data.wfdb_records import read_annotations, read_record
+from tf_ecg.errors import ECGDataError
+
+SAMPLING_RATE = 360
+RECORDS = (
+    "100", "101", "102", "103", "104", "105", "106", "107", "108", "109", "111", "112",
+    "113", "114", "115", "116", "117", "118", "119", "121", "122", "123", "124", "200",
+    "201", "202", "203", "205", "207", "208", "209", "210", "212", "213", "214", "215",
+    "217", "219", "220", "221", "222", "223", "228", "230", "231", "232", "233", "234")
+# The 15 beat-annotation symbols (non-beat annotations such as '+', '~', '|' are not beats).
+BEAT_SYMBOLS = ("N", "L", "R", "A", "a", "J", "S", "V", "F", "e", "j", "E", "/", "f", "Q")
+AAMI_CLASSES = ("N", "S", "V", "F", "Q")
+AAMI_MAP = {**dict.fromkeys("NLRej", "N"), **dict.fromkeys("AaJS", "S"), **dict.fromkeys("VE", "V"),
+            "F": "F", **dict.fromkeys("/fQ", "Q")}
+# Inter-patient split of de Chazal et al. 2004 (paced records 102, 104, 107, 217 excluded).
+DS1 = ("101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124",
+       "201", "203", "205", "207", "208", "209", "215", "220", "223", "230")
+DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "210", "212",
+       "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")
+
+
+def available_records(mitdb_dir: Path) -> list[str]:
+    """The records present in ``mitdb_dir``; all 48 for a complete download."""
+    present = [r for r in RECORDS if (mitdb_dir / f"{r}.hea").is_file()]
+    if not present:
+        raise ECGDataError(mitdb_dir, "no MIT-BIH records (NNN.hea) found")
+    return present
+
+
+def beat_annotations(mitdb_dir: Path, record: str) -> tuple[np.ndarray, np.ndarray]:
+    """(R-peak samples, symbols) of the beat annotations of one record."""
+    samples, symbols = read_annotations(mitdb_dir / record)
+    is_beat = np.isin(symbols, BEAT_SYMBOLS)
+    return samples[is_beat], symbols[is_beat]
+
+
+def beat_table(mitdb_dir: Path, records=None, progress: bool = False) -> pd.DataFrame:
+    """One row per beat annotation: record, sample, symbol, AAMI class."""
+    records = available_records(mitdb_dir) if records is None else list(records)
+    frames = []
+    for record in tqdm(records, desc="MIT-BIH annotations", disable=not progress):
+        samples, symbols = beat_annotations(mitdb_dir, record)
+        frames.append(pd.DataFrame({"record": record, "sample": samples, "symbol": symbols}))
+    table = pd.concat(frames, ignore_index=True)
+    table["aami"] = table["symbol"].map(AAMI_MAP)
+    return table
+
+
+def read_mitbih_record(mitdb_dir: Path, record: str):
+    return read_record(mitdb_dir / record, sampling_rate=SAMPLING_RATE, num_leads=2)

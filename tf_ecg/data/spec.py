@@ -1,0 +1,79 @@
+"""InputSpec: how a raw recording becomes model input, for training sources and inference."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tf_ecg.data.beats import beat_windows, minmax_scale
+from tf_ecg.errors import ECGDataError
+
+
+@dataclass
+class InputSpec:
+    kind: str                       # "segment": consecutive windows; "beat": windows around R peaks
+    sampling_rate: float
+    length: int
+    leads: list[str] | None         # lead names in model order; None: the first num_leads channels
+    num_leads: int
+    normalisation: str = "minmax_per_lead"
+    before: int = 0                 # beat windows: samples before / after the R peak
+    after: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def normalise(x: np.ndarray, method: str) -> np.ndarray:
+    """Per-example normalisation named in an InputSpec (x: (n, length, leads))."""
+    if method == "minmax_per_lead":
+        return minmax_scale(x, axis=1)
+    if method == "none":
+        return x.astype(np.float32)
+    raise ValueError(f"unknown normalisation {method!r}")
+
+
+def select_leads(signal: np.ndarray, lead_names, spec: InputSpec, path) -> np.ndarray:
+    if signal.ndim != 2:
+        raise ECGDataError(path, f"expected a (samples, leads) signal, got shape {signal.shape}")
+    if spec.leads and lead_names:
+        lookup = {name.upper(): i for i, name in enumerate(lead_names)}
+        missing = [lead for lead in spec.leads if lead.upper() not in lookup]
+        if missing:
+            raise ECGDataError(path, f"lead(s) {missing} missing; the model needs {spec.leads}, "
+                                     f"the file has {list(lead_names)}")
+        return signal[:, [lookup[lead.upper()] for lead in spec.leads]]
+    if signal.shape[1] < spec.num_leads or (spec.leads and signal.shape[1] != spec.num_leads):
+        raise ECGDataError(path, f"{signal.shape[1]} lead(s), the model needs {spec.num_leads}")
+    return signal[:, :spec.num_leads]
+
+
+def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: InputSpec,
+                    path) -> tuple[np.ndarray, np.ndarray]:
+    """(model inputs (n, length, leads), start sample of each window / R-peak sample)."""
+    path = Path(path)
+    if not np.isclose(sampling_rate, spec.sampling_rate):
+        raise ECGDataError(path, f"sampling rate is {sampling_rate:g} Hz, the model was trained "
+                                 f"at {spec.sampling_rate:g} Hz")
+    signal = select_leads(np.asarray(signal, dtype=np.float32), lead_names, spec, path)
+    if np.isnan(signal).any():
+        raise ECGDataError(path, f"{int(np.isnan(signal).sum())} NaN samples in the signal")
+    if spec.kind == "segment":
+        count = len(signal) // spec.length
+        if count == 0:
+            raise ECGDataError(path, f"{len(signal)} samples; the model needs at least {spec.length}")
+        starts = np.arange(count) * spec.length
+        windows = signal[: count * spec.length].reshape(count, spec.length, -1)
+    elif spec.kind == "beat":
+        from tf_ecg.data.intervals import r_peaks
+
+        peaks = r_peaks(signal[:, 0], sampling_rate)
+        windows, kept = beat_windows(signal, peaks, spec.before, spec.after)
+        starts = peaks[kept]
+        if len(windows) == 0:
+            raise ECGDataError(path, "no complete beat found (R-peak detection found no usable peaks)")
+    else:
+        raise ValueError(f"unknown input kind {spec.kind!r}")
+    return normalise(windows, spec.normalisation), starts

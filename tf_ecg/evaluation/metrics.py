@@ -1,0 +1,99 @@
+"""Metrics this field reports: per-class precision (+P), recall (Se), specificity, F1, AUC, MAE."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, roc_auc_score
+
+
+def _safe_divide(numerator, denominator):
+    numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
+    return np.divide(numerator, denominator, out=np.full_like(numerator, np.nan), where=denominator > 0)
+
+
+def binary_counts(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, np.ndarray]:
+    """TN, FP, FN, TP per column of 0/1 matrices (n, classes)."""
+    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
+    return {"tn": (~y_true & ~y_pred).sum(0), "fp": (~y_true & y_pred).sum(0),
+            "fn": (y_true & ~y_pred).sum(0), "tp": (y_true & y_pred).sum(0)}
+
+
+def per_class_scores(counts: dict[str, np.ndarray], class_names) -> dict[str, dict[str, float]]:
+    tp, fp, fn, tn = (counts[k].astype(float) for k in ("tp", "fp", "fn", "tn"))
+    precision, recall = _safe_divide(tp, tp + fp), _safe_divide(tp, tp + fn)
+    specificity = _safe_divide(tn, tn + fp)
+    f1 = _safe_divide(2 * tp, 2 * tp + fp + fn)
+    return {name: {"precision": float(precision[i]), "recall": float(recall[i]),
+                   "specificity": float(specificity[i]), "f1": float(f1[i]),
+                   "support": int(tp[i] + fn[i]),
+                   "tn": int(tn[i]), "fp": int(fp[i]), "fn": int(fn[i]), "tp": int(tp[i])}
+            for i, name in enumerate(class_names)}
+
+
+def _macro(per_class: dict, key: str) -> float:
+    """Mean over the classes present in the reference (absent classes have no recall)."""
+    values = [v[key] for v in per_class.values() if v["support"] > 0 and not np.isnan(v[key])]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def multiclass_report(y_true: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
+    """Single-label classification: y_true class indices, probabilities (n, classes)."""
+    y_true = np.asarray(y_true).reshape(-1).astype(int)
+    probabilities = np.asarray(probabilities, dtype=float)
+    classes = list(range(len(class_names)))
+    y_pred = probabilities.argmax(axis=1)
+    one_hot_true, one_hot_pred = np.eye(len(classes))[y_true], np.eye(len(classes))[y_pred]
+    per_class = per_class_scores(binary_counts(one_hot_true, one_hot_pred), class_names)
+    aucs = {}
+    for i, name in enumerate(class_names):
+        if 0 < one_hot_true[:, i].sum() < len(y_true):
+            aucs[name] = float(roc_auc_score(one_hot_true[:, i], probabilities[:, i]))
+            per_class[name]["auc"] = aucs[name]
+    return {"task": "multiclass", "n": int(len(y_true)), "accuracy": float((y_pred == y_true).mean()),
+            "macro_f1": _macro(per_class, "f1"), "macro_recall": _macro(per_class, "recall"),
+            "macro_auc": float(np.mean(list(aucs.values()))) if aucs else float("nan"),
+            "per_class": per_class, "class_names": list(class_names),
+            "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
+            "confusion_matrix_orientation": "rows = true class, columns = predicted class"}
+
+
+def multilabel_report(y_true: np.ndarray, scores: np.ndarray, class_names, thresholds=0.5) -> dict:
+    """Independent sigmoid outputs: positive where score > threshold (strictly, as Ribeiro)."""
+    y_true = np.asarray(y_true).reshape(len(y_true), -1).astype(int)
+    scores = np.asarray(scores, dtype=float).reshape(y_true.shape)
+    y_pred = scores > np.broadcast_to(np.asarray(thresholds, dtype=float), (y_true.shape[1],))
+    per_class = per_class_scores(binary_counts(y_true, y_pred), class_names)
+    for i, name in enumerate(class_names):
+        if 0 < y_true[:, i].sum() < len(y_true):
+            per_class[name]["auc"] = float(roc_auc_score(y_true[:, i], scores[:, i]))
+    aucs = [v["auc"] for v in per_class.values() if "auc" in v]
+    return {"task": "multilabel", "n": int(len(y_true)), "thresholds": np.broadcast_to(
+                np.asarray(thresholds, dtype=float), (y_true.shape[1],)).tolist(),
+            "accuracy": float((y_pred == y_true.astype(bool)).mean()),
+            "macro_f1": _macro(per_class, "f1"),
+            "macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
+            "per_class": per_class, "class_names": list(class_names)}
+
+
+def regression_report(y_true: np.ndarray, y_pred: np.ndarray, target_names) -> dict:
+    y_true = np.asarray(y_true, float).reshape(len(y_true), -1)
+    y_pred = np.asarray(y_pred, float).reshape(y_true.shape)
+    error = y_pred - y_true
+    per_target = {}
+    for i, name in enumerate(target_names):
+        variance = ((y_true[:, i] - y_true[:, i].mean()) ** 2).sum()
+        per_target[name] = {
+            "mae": float(np.abs(error[:, i]).mean()), "rmse": float(np.sqrt((error[:, i] ** 2).mean())),
+            "r2": float(1 - (error[:, i] ** 2).sum() / variance) if variance > 0 else float("nan"),
+            "mae_of_mean_predictor": float(np.abs(y_true[:, i] - y_true[:, i].mean()).mean())}
+    return {"task": "regression", "n": int(len(y_true)), "mae": float(np.abs(error).mean()),
+            "per_target": per_target, "target_names": list(target_names)}
+
+
+def evaluation_report(task: str, y_true, outputs, names, thresholds=0.5) -> dict:
+    """Dispatch on the recipe's task; ``outputs`` are probabilities (classification) or values."""
+    if task == "regression":
+        return regression_report(y_true, outputs, names)
+    if task == "multiclass":
+        return multiclass_report(y_true, outputs, names)
+    return multilabel_report(y_true, outputs, names, thresholds)

@@ -1,0 +1,97 @@
+"""Figures people would rather look at than read: ECG strips, confusion matrices, ROC curves."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: files and TensorBoard images, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import roc_curve  # noqa: E402
+
+
+def ecg_strip(signal: np.ndarray, sampling_rate: float, leads=None, title: str = ""):
+    """One row per lead of a (samples, leads) signal, time in seconds."""
+    signal = np.asarray(signal)
+    count = signal.shape[1]
+    figure, axes = plt.subplots(count, 1, figsize=(10, 1.1 * count + 0.6), sharex=True, squeeze=False)
+    time = np.arange(len(signal)) / sampling_rate
+    for i, axis in enumerate(axes[:, 0]):
+        axis.plot(time, signal[:, i], linewidth=0.7, color="black")
+        axis.set_ylabel(leads[i] if leads else f"lead {i}", rotation=0, ha="right", va="center")
+        axis.grid(True, color="#f4b6b6", linewidth=0.5)
+        axis.set_yticks([])
+    axes[-1, 0].set_xlabel("time (s)")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def confusion_matrix_figure(matrix, class_names, title: str = "Confusion matrix (rows = true)"):
+    matrix = np.asarray(matrix)
+    figure, axis = plt.subplots(figsize=(1.0 + 0.7 * len(class_names), 0.8 + 0.7 * len(class_names)))
+    shown = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    axis.imshow(shown, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), count in np.ndenumerate(matrix):
+        axis.text(j, i, str(count), ha="center", va="center",
+                  color="white" if shown[i, j] > 0.5 else "black", fontsize=8)
+    axis.set_xticks(range(len(class_names)), class_names)
+    axis.set_yticks(range(len(class_names)), class_names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def roc_figure(y_true_one_hot, scores, class_names, title: str = "ROC (one vs rest)"):
+    figure, axis = plt.subplots(figsize=(5, 5))
+    y_true_one_hot, scores = np.asarray(y_true_one_hot), np.asarray(scores)
+    for i, name in enumerate(class_names):
+        if 0 < y_true_one_hot[:, i].sum() < len(y_true_one_hot):
+            fpr, tpr, _ = roc_curve(y_true_one_hot[:, i], scores[:, i])
+            axis.plot(fpr, tpr, label=name)
+    axis.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
+    axis.set_xlabel("1 - specificity")
+    axis.set_ylabel("sensitivity")
+    axis.set_title(title)
+    axis.legend(loc="lower right", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def regression_figure(y_true, y_pred, name: str):
+    y_true, y_pred = np.ravel(y_true), np.ravel(y_pred)
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.scatter(y_true, y_pred, s=6, alpha=0.6)
+    low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    axis.plot([low, high], [low, high], "--", color="grey")
+    axis.set_xlabel(f"true {name}")
+    axis.set_ylabel(f"predicted {name}")
+    axis.set_title(f"{name}: prediction vs truth")
+    figure.tight_layout()
+    return figure
+
+
+def report_figures(report: dict, y_true, outputs) -> dict:
+    """Named figures for an evaluation report (see tf_ecg.evaluation.metrics)."""
+    if report["task"] == "regression":
+        y_true = np.asarray(y_true).reshape(len(y_true), -1)
+        outputs = np.asarray(outputs).reshape(y_true.shape)
+        return {f"scatter_{name}": regression_figure(y_true[:, i], outputs[:, i], name)
+                for i, name in enumerate(report["target_names"])}
+    names = report["class_names"]
+    if report["task"] == "multiclass":
+        one_hot = np.eye(len(names))[np.asarray(y_true).reshape(-1).astype(int)]
+        return {"confusion_matrix": confusion_matrix_figure(report["confusion_matrix"], names),
+                "roc": roc_figure(one_hot, outputs, names)}
+    return {"roc": roc_figure(np.asarray(y_true).reshape(len(y_true), -1), outputs, names)}
+
+
+def figure_to_png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    plt.close(figure)
+    return buffer.getvalue()

@@ -1,0 +1,88 @@
+"""Inception1d of the e18 PTB-XL project (fastai-v1 InceptionTime variant), in Keras.
+
+Spec: ``originals/2-ptbxl-inception1d.md`` section (c). 8 leads x 5000 samples; one
+output per regression target (506,369 trainable parameters) or 5 class logits
+(506,885). BatchNorm and initialisers follow PyTorch so that trained weights and
+training dynamics carry over.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from tf_ecg.models.initializers import torch_batch_norm, torch_default_bias, torch_default_kernel
+from tf_ecg.registry import register
+
+SUPERCLASSES = ("MI", "STTC", "HYP", "NORM", "CD")  # the original's class order
+LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def _kernel_sizes(kernel_size: int) -> list[int]:
+    # 40 -> 40, 20, 10 -> odd sizes 39, 19, 9 (fastai InceptionBlock1d)
+    sizes = [kernel_size // (2 ** i) for i in range(3)]
+    return [k - 1 if k % 2 == 0 else k for k in sizes]
+
+
+def _conv(filters: int, kernel: int, name: str) -> layers.Conv1D:
+    return layers.Conv1D(filters, kernel, padding="same", use_bias=False, name=name,
+                         kernel_initializer=torch_default_kernel())
+
+
+def _dense(units: int, fan_in: int, name: str) -> layers.Dense:
+    return layers.Dense(units, name=name, kernel_initializer=torch_default_kernel(),
+                        bias_initializer=torch_default_bias(fan_in))
+
+
+def inception_block(x, index: int, kernel_sizes, nb_filters: int, bottleneck_size: int):
+    """Bottleneck -> three conv branches + max-pool branch -> concat -> BN -> ReLU."""
+    prefix = f"block{index}"
+    bottleneck = _conv(bottleneck_size, 1, f"{prefix}_bottleneck")(x)
+    branches = [_conv(nb_filters, k, f"{prefix}_conv{k}")(bottleneck) for k in kernel_sizes]
+    pooled = layers.MaxPooling1D(3, strides=1, padding="same", name=f"{prefix}_maxpool")(x)
+    branches.append(_conv(nb_filters, 1, f"{prefix}_pool_conv")(pooled))
+    x = layers.Concatenate(axis=-1, name=f"{prefix}_concat")(branches)
+    x = torch_batch_norm(name=f"{prefix}_bn")(x)
+    return layers.ReLU(name=f"{prefix}_relu")(x)
+
+
+def inception1d_backbone(inputs, depth: int = 6, kernel_size: int = 40, nb_filters: int = 32,
+                         bottleneck_size: int = 32, use_residual: bool = True):
+    kernel_sizes = _kernel_sizes(kernel_size)
+    channels = 4 * nb_filters
+    x = residual = inputs
+    for d in range(depth):
+        x = inception_block(x, d, kernel_sizes, nb_filters, bottleneck_size)
+        if use_residual and d % 3 == 2:
+            shortcut = _conv(channels, 1, f"shortcut{d // 3}_conv")(residual)
+            shortcut = torch_batch_norm(name=f"shortcut{d // 3}_bn")(shortcut)
+            x = layers.Add(name=f"shortcut{d // 3}_add")([x, shortcut])
+            x = residual = layers.ReLU(name=f"shortcut{d // 3}_relu")(x)
+    return x
+
+
+def inception1d_head_features(x, lin_ftrs: int = 128, ps_head: float = 0.5):
+    """fastai create_head1d up to (not including) the final Linear: 128 features."""
+    channels = x.shape[-1]
+    x = layers.Concatenate(axis=-1, name="head_concat_pool")([
+        layers.GlobalMaxPooling1D(name="head_max_pool")(x),
+        layers.GlobalAveragePooling1D(name="head_avg_pool")(x)])
+    x = torch_batch_norm(name="head_bn1")(x)
+    x = layers.Dropout(ps_head / 2, name="head_dropout1")(x)
+    x = _dense(lin_ftrs, 2 * channels, "head_dense1")(x)
+    x = layers.ReLU(name="head_relu")(x)
+    x = torch_batch_norm(name="head_bn2")(x)
+    return layers.Dropout(ps_head, name="head_dropout2")(x)
+
+
+@register("inception1d")
+def build_inception1d(num_outputs: int = 1, input_length: int = 5000, num_leads: int = 8,
+                      depth: int = 6, kernel_size: int = 40, nb_filters: int = 32,
+                      bottleneck_size: int = 32, use_residual: bool = True, lin_ftrs: int = 128,
+                      ps_head: float = 0.5, name: str = "inception1d") -> keras.Model:
+    """Inception1d with ``num_outputs`` linear outputs (1: a regressor, 5: class logits)."""
+    inputs = keras.Input((input_length, num_leads), name="ecg")
+    x = inception1d_backbone(inputs, depth, kernel_size, nb_filters, bottleneck_size, use_residual)
+    features = inception1d_head_features(x, lin_ftrs, ps_head)
+    outputs = _dense(num_outputs, lin_ftrs, "head_output")(features)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,115 @@
+"""Data sources a recipe can name in ``[data] source = ...``.
+
+A source turns the data root and the recipe's [data] options into train/val/test
+arrays plus an :class:`InputSpec` that tells inference how to prepare new recordings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from scipy.signal import decimate
+from tqdm.auto import tqdm
+
+from tf_ecg.data import mitbih
+from tf_ecg.data.beats import beat_windows
+from tf_ecg.data.intervals import heart_rate
+from tf_ecg.data.paths import dataset_dir
+from tf_ecg.data.spec import InputSpec, normalise
+
+SourceFn = Callable[..., "Splits"]
+_SOURCES: dict[str, SourceFn] = {}
+
+
+@dataclass
+class Splits:
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    input_spec: InputSpec
+    output_names: list[str]         # class names, or target names for regression
+    info: dict = field(default_factory=dict)
+
+
+def register_source(name: str) -> Callable[[SourceFn], SourceFn]:
+    def decorator(function: SourceFn) -> SourceFn:
+        _SOURCES[name] = function
+        return function
+
+    return decorator
+
+
+def load_source(options: dict, data_root=None) -> Splits:
+    options = dict(options)
+    name = options.pop("source", None)
+    if name not in _SOURCES:
+        raise ValueError(f"unknown data source {name!r}; known: {sorted(_SOURCES)}")
+    return _SOURCES[name](data_root=data_root, **options)
+
+
+def random_split(n: int, fractions=(0.7, 0.1, 0.2), seed: int = 0) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    cuts = np.cumsum([int(round(f * n)) for f in fractions[:-1]])
+    return np.split(order, cuts)
+
+
+@register_source("deepfake_hr")
+def deepfake_heart_rate(data_root=None, n_ecgs: int = 1000, seed: int = 0, sampling_rate: int = 100,
+                        hr_lead: str = "II", fractions=(0.7, 0.1, 0.2)) -> Splits:
+    """DeepFake 8-lead ECGs labelled with the heart rate measured from their R peaks.
+
+    Needs no data root: the ECGs come from the Pulse2Pulse port (tf_ecg.deepfake).
+    Records whose R-peak detection fails the quality check are dropped.
+    """
+    from tf_ecg.deepfake import LEADS, SAMPLING_RATE, generate_ecgs
+
+    ecgs = generate_ecgs(n_ecgs, seed=seed).astype(np.float32)
+    lead = LEADS.index(hr_lead)
+    labels = [heart_rate(e[:, lead], SAMPLING_RATE) for e in tqdm(ecgs, desc="R peaks -> HR", unit="ecg")]
+    rates = np.array([r for r, _ in labels], dtype=np.float32)
+    ok = np.array([q for _, q in labels])
+    factor = SAMPLING_RATE // sampling_rate
+    x = decimate(ecgs[ok], factor, axis=1, zero_phase=True) if factor > 1 else ecgs[ok]
+    x, y = normalise(np.asarray(x), "minmax_per_lead"), rates[ok, None]
+    parts = random_split(len(x), fractions, seed)
+    spec = InputSpec("segment", sampling_rate, x.shape[1], list(LEADS), len(LEADS))
+    return Splits(*[(x[p], y[p]) for p in parts], spec, ["HR"],
+                  {"generated": n_ecgs, "dropped_by_quality": int((~ok).sum())})
+
+
+@register_source("mitbih_beats")
+def mitbih_beats(data_root=None, before: int = 80, after: int = 80, split: str = "de_chazal",
+                 val_fraction: float = 0.1, seed: int = 0, records=None) -> Splits:
+    """Two-lead MIT-BIH beats around annotated R peaks, AAMI classes N, S, V, F, Q.
+
+    ``split="de_chazal"``: inter-patient DS1 (train, with a seeded validation share of
+    its beats) -> DS2 (test), paced records excluded.
+    """
+    if split != "de_chazal":
+        raise ValueError(f"unknown MIT-BIH split {split!r}")
+    mitdb_dir = dataset_dir("mitdb", data_root)
+    wanted = set(records) if records else None
+    available = set(mitbih.available_records(mitdb_dir))
+
+    def load(record_ids):
+        xs, ys = [], []
+        for record in tqdm([r for r in record_ids if r in available and (not wanted or r in wanted)],
+                           desc="MIT-BIH beats", unit="record"):
+            signal = mitbih.read_mitbih_record(mitdb_dir, record).signal
+            peaks, symbols = mitbih.beat_annotations(mitdb_dir, record)
+            windows, kept = beat_windows(signal, peaks, before, after)
+            xs.append(windows)
+            ys.append([mitbih.AAMI_CLASSES.index(mitbih.AAMI_MAP[s]) for s in symbols[kept]])
+        if not xs:
+            raise ValueError("no MIT-BIH records selected for this split")
+        return normalise(np.concatenate(xs), "minmax_per_lead"), np.concatenate(ys).astype(np.int64)
+
+    x_train, y_train = load(mitbih.DS1)
+    x_test, y_test = load(mitbih.DS2)
+    train_part, val_part = random_split(len(x_train), (1 - val_fraction, val_fraction), seed)
+    spec = InputSpec("beat", mitbih.SAMPLING_RATE, before + after, None, 2, before=before, after=after)
+    return Splits((x_train[train_part], y_train[train_part]), (x_train[val_part], y_train[val_part]),
+                  (x_test, y_test), spec, list(mitbih.AAMI_CLASSES))
