@@ -1,0 +1,61 @@
+"""Shared fixtures: the real data in ../shared/data, and small records written by tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TF_ECG_TEST_DATA", REPO.parent / "shared" / "data"))
+ORIGINALS = SHARED_DATA.parent / "originals"
+
+
+def _require(path: Path) -> Path:
+    if path.exists():
+        return path
+    message = f"real test data not found at {path} (set TF_ECG_TEST_DATA)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)  # CI must not pass by skipping the real-data tests
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    return _require(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def mitdb_dir(shared_data) -> Path:
+    return _require(shared_data / "mitdb")
+
+
+@pytest.fixture(scope="session")
+def ptbxl_dir(shared_data) -> Path:
+    return _require(shared_data / "ptbxl")
+
+
+@pytest.fixture(scope="session")
+def originals() -> Path:
+    return _require(ORIGINALS)
+
+
+def write_record(directory: Path, name: str, signal: np.ndarray, fs: float, leads, fmt: str = "16") -> Path:
+    """A small WFDB record written with wfdb itself (physical units mV)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp(name, fs=fs, units=["mV"] * len(leads), sig_name=list(leads), p_signal=signal,
+                fmt=[fmt] * len(leads), write_dir=str(directory))
+    return directory / name
+
+
+@pytest.fixture
+def small_record(tmp_path) -> Path:
+    """Two-lead, 360 Hz, 20 s synthetic record with clean R peaks at 75 bpm."""
+    import neurokit2 as nk
+
+    lead = nk.ecg_simulate(duration=20, sampling_rate=360, heart_rate=75, random_state=3)
+    signal = np.stack([lead, 0.5 * lead], axis=1)
+    return write_record(tmp_path, "rec1", signal, 360, ["MLII", "V1"])

@@ -1,0 +1,31 @@
+import numpy as np
+import pytest
+
+from tf_ecg.evaluation.metrics import multiclass_report, multilabel_report, regression_report
+
+
+def test_multiclass_per_class_scores_and_confusion_orientation():
+    y_true = np.array([0, 0, 0, 1, 1, 2])
+    y_pred = np.array([0, 0, 1, 1, 2, 2])
+    report = multiclass_report(y_true, np.eye(3)[y_pred], ["N", "S", "V"])
+    assert report["confusion_matrix"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]  # rows = true
+    assert report["accuracy"] == pytest.approx(4 / 6)
+    s = report["per_class"]["S"]
+    assert (s["precision"], s["recall"], s["specificity"]) == (0.5, 0.5, 0.75)
+    assert s["f1"] == pytest.approx(0.5)
+    assert report["macro_f1"] == pytest.approx(np.mean([0.8, 0.5, 2 / 3]))
+
+
+def test_multilabel_threshold_is_strict():
+    y_true = np.array([[1, 0], [0, 1], [1, 1]])
+    scores = np.array([[0.5, 0.2], [0.1, 0.9], [0.7, 0.5]])
+    report = multilabel_report(y_true, scores, ["a", "b"], thresholds=[0.5, 0.4])
+    a, b = report["per_class"]["a"], report["per_class"]["b"]
+    assert (a["tp"], a["fn"], a["fp"]) == (1, 1, 0)  # 0.5 is not > 0.5
+    assert (b["tp"], b["fn"], b["fp"]) == (2, 0, 0)
+
+
+def test_regression_report():
+    report = regression_report(np.array([60, 70, 80]), np.array([62, 70, 77]), ["HR"])
+    assert report["per_target"]["HR"]["mae"] == pytest.approx(5 / 3)
+    assert report["per_target"]["HR"]["mae_of_mean_predictor"] == pytest.approx(20 / 3)

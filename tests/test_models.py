@@ -1,0 +1,70 @@
+"""Exact layer and parameter counts from the specs, and per-block behaviour."""
+
+import keras
+import numpy as np
+import pytest
+
+import tf_ecg
+from tf_ecg.models.inception1d import _kernel_sizes, inception_block
+
+
+def trainable(model) -> int:
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
+@pytest.mark.parametrize("num_outputs, expected_trainable, expected_total", [
+    (1, 506_369, 509_185), (5, 506_885, 509_701)])
+def test_inception1d_parameter_counts(num_outputs, expected_trainable, expected_total):
+    model = tf_ecg.build_model("inception1d", num_outputs=num_outputs)
+    assert trainable(model) == expected_trainable
+    assert model.count_params() == expected_total
+    assert model.input_shape == (None, 5000, 8) and model.output_shape == (None, num_outputs)
+
+
+def test_inception1d_kernel_sizes_and_block_shapes():
+    assert _kernel_sizes(40) == [39, 19, 9]
+    inputs = keras.Input((50, 8))
+    block = keras.Model(inputs, inception_block(inputs, 0, [39, 19, 9], 32, 32))
+    assert block.output_shape == (None, 50, 128)
+    assert trainable(block) == 69_376  # spec: block 0 with ni = 8
+
+
+def test_inception1d_runs_on_short_input_and_pytorch_batch_norm():
+    model = tf_ecg.build_model("inception1d", input_length=64)
+    out = model(np.random.default_rng(0).random((2, 64, 8), dtype="float32"))
+    assert out.shape == (2, 1) and np.isfinite(np.asarray(out)).all()
+    bn = model.get_layer("block0_bn")
+    assert bn.momentum == 0.9 and bn.epsilon == 1e-5
+
+
+def test_pulse2pulse_generator_parameter_count_and_shapes():
+    model = tf_ecg.build_model("pulse2pulse_generator")
+    assert trainable(model) == 6_617_728
+    assert model.input_shape == (None, 5000, 8) and model.output_shape == (None, 5000, 8)
+    encoder = {f"conv_{i}": shape for i, shape in
+               zip(range(1, 7), [(2500, 10), (500, 25), (250, 50), (50, 150), (10, 250), (2, 250)])}
+    for name, shape in encoder.items():
+        assert model.get_layer(name).output.shape[1:] == shape
+
+
+@pytest.mark.parametrize("num_classes, expected", [(14, 45_246), (15, 45_279)])
+def test_loo_conv1d_parameter_count(num_classes, expected):
+    model = tf_ecg.build_model("loo_conv1d", num_classes=num_classes)
+    assert model.count_params() == expected == trainable(model)
+    assert len(model.layers) == 10
+
+
+def test_loo_conv1d_logits_are_linear_unless_the_original_relu_is_asked_for():
+    x = np.random.default_rng(1).random((64, 160, 2), dtype="float32")
+    linear = tf_ecg.build_model("loo_conv1d")
+    relu = tf_ecg.build_model("loo_conv1d", output_activation="relu")
+    assert (np.asarray(linear(x)) < 0).any()
+    assert (np.asarray(relu(x)) >= 0).all()
+
+
+@pytest.mark.parametrize("name", ["loo_conv1d", "inception1d"])
+def test_config_round_trip_rebuilds_the_same_architecture(name):
+    model = tf_ecg.build_model(name)
+    clone = keras.Model.from_config(model.get_config())
+    assert clone.count_params() == model.count_params()
+    assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]

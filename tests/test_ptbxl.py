@@ -1,0 +1,59 @@
+"""PTB-XL metadata, superclasses and signals on the real 500-record subset."""
+
+import numpy as np
+import pytest
+
+from tf_ecg.data import ptbxl
+from tf_ecg.errors import ECGDataError
+
+EIGHT_LEADS = ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
+
+
+@pytest.fixture(scope="module")
+def metadata(ptbxl_dir):
+    return ptbxl.load_metadata(ptbxl_dir)
+
+
+def test_single_superclass_counts(ptbxl_dir, metadata):
+    labels = ptbxl.single_superclass_labels(metadata, ptbxl.load_scp_statements(ptbxl_dir))
+    counts = labels.map(dict(enumerate(ptbxl.SUPERCLASSES))).value_counts().to_dict()
+    assert len(labels) == 415
+    assert counts == {"NORM": 290, "STTC": 51, "CD": 37, "MI": 31, "HYP": 6}
+
+
+def test_likelihood_threshold_is_optional(ptbxl_dir, metadata):
+    statements = ptbxl.load_scp_statements(ptbxl_dir)
+    every = ptbxl.diagnostic_superclasses(metadata, statements)
+    confident = ptbxl.diagnostic_superclasses(metadata, statements, min_likelihood=50)
+    assert (every.apply(len) >= confident.apply(len)).all()
+    assert (every.apply(len) > confident.apply(len)).any()
+
+
+def test_strat_fold_split(metadata):
+    split = ptbxl.fold_split(metadata)
+    assert sum(len(v) for v in split.values()) == len(metadata) == 500
+    assert set(metadata.loc[split["test"], "strat_fold"]) == {10}
+    assert set(metadata.loc[split["val"], "strat_fold"]) == {9}
+
+
+@pytest.mark.parametrize("rate, samples", [(100, 1000), (500, 5000)])
+def test_signals_by_lead_name(ptbxl_dir, metadata, rate, samples):
+    ids = metadata.index[:3]
+    signals = ptbxl.load_signals(ptbxl_dir, metadata, ids, rate, leads=EIGHT_LEADS, progress=False)
+    assert signals.shape == (3, samples, 8)
+    full = ptbxl.load_signals(ptbxl_dir, metadata, ids, rate, progress=False)
+    np.testing.assert_array_equal(signals[..., 2:], full[..., 6:])  # V1-V6 are leads 6-11
+    assert np.abs(signals).max() < 20  # millivolts
+
+
+def test_statement_lookup(metadata):
+    assert ptbxl.has_statement(metadata, "NORM").sum() > 0
+    assert not ptbxl.has_statement(metadata, "NOT_A_CODE").any()
+
+
+def test_unsupported_rate_and_empty_csv(ptbxl_dir, metadata, tmp_path):
+    with pytest.raises(ECGDataError, match="not 250 Hz"):
+        ptbxl.load_signals(ptbxl_dir, metadata, metadata.index[:1], 250)
+    (tmp_path / "ptbxl_database.csv").write_text("")
+    with pytest.raises(ECGDataError, match=r"ptbxl_database\.csv: empty CSV file"):
+        ptbxl.load_metadata(tmp_path)
