@@ -29,3 +29,12 @@ def test_regression_report():
     report = regression_report(np.array([60, 70, 80]), np.array([62, 70, 77]), ["HR"])
     assert report["per_target"]["HR"]["mae"] == pytest.approx(5 / 3)
     assert report["per_target"]["HR"]["mae_of_mean_predictor"] == pytest.approx(20 / 3)
+
+
+def test_loss_options_need_a_loss_class():
+    from tf_ecg.training.trainer import build_loss
+
+    loss = build_loss({"loss": {"name": "SparseCategoricalCrossentropy", "from_logits": True}})
+    assert loss.get_config()["from_logits"] is True
+    with pytest.raises(ValueError, match="must name a keras.losses.Loss class"):
+        build_loss({"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}})

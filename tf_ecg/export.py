@@ -64,16 +64,24 @@ def export_model(model: keras.Model, out_dir: str | Path, metadata: dict) -> Pat
     return out_dir
 
 
-def load_exported(saved_model_dir: str | Path):
-    """(serving function, metadata) of an exported model."""
+class ExportedModel:
+    """A loaded SavedModel (kept referenced: its serving function needs its variables)."""
+
+    def __init__(self, loaded, metadata: dict):
+        self.loaded, self.metadata = loaded, metadata
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        return np.asarray(self.loaded.serve(tf.constant(windows)))
+
+
+def load_exported(saved_model_dir: str | Path) -> ExportedModel:
     saved_model_dir = Path(saved_model_dir)
     if not (saved_model_dir / "saved_model.pb").is_file():
         raise ECGDataError(saved_model_dir, "not a SavedModel (no saved_model.pb)")
     metadata_file = saved_model_dir / METADATA
     if not metadata_file.is_file():
         raise ECGDataError(metadata_file, "not exported by tf_ecg (no tf_ecg.json)")
-    loaded = tf.saved_model.load(str(saved_model_dir))
-    return loaded.serve, json.loads(metadata_file.read_text())
+    return ExportedModel(tf.saved_model.load(str(saved_model_dir)), json.loads(metadata_file.read_text()))
 
 
 def read_signal(path: str | Path) -> tuple[np.ndarray, float | None, list[str] | None]:
@@ -97,7 +105,8 @@ def predict_file(saved_model_dir: str | Path, input_path: str | Path, batch_size
     A ``.npy`` holds either a (samples, leads) signal at the model's rate or ready
     windows (n, length, leads), which are normalised as in training.
     """
-    serve, metadata = load_exported(saved_model_dir)
+    exported = load_exported(saved_model_dir)
+    metadata = exported.metadata
     spec = InputSpec(**metadata["input_spec"])
     signal, rate, leads = read_signal(input_path)
     if signal.ndim == 3:
@@ -108,8 +117,7 @@ def predict_file(saved_model_dir: str | Path, input_path: str | Path, batch_size
     else:
         windows, positions = prepare_windows(signal, spec.sampling_rate if rate is None else rate,
                                              leads, spec, input_path)
-    outputs = np.concatenate([np.asarray(serve(tf.constant(windows[i:i + batch_size])))
-                              for i in range(0, len(windows), batch_size)])
+    outputs = np.concatenate([exported(windows[i:i + batch_size]) for i in range(0, len(windows), batch_size)])
     names = metadata["output_names"]
     result = {"input": str(input_path), "task": metadata["task"], "kind": spec.kind,
               "positions": positions.tolist(), "outputs": outputs.tolist(), "output_names": names}

@@ -57,7 +57,8 @@ def roc_figure(y_true_one_hot, scores, class_names, title: str = "ROC (one vs re
     axis.set_xlabel("1 - specificity")
     axis.set_ylabel("sensitivity")
     axis.set_title(title)
-    axis.legend(loc="lower right", fontsize=8)
+    if axis.get_legend_handles_labels()[0]:  # a class needs both outcomes to have a curve
+        axis.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     return figure
 

@@ -32,10 +32,18 @@ class TrainingResult:
 
 
 def build_loss(training: dict):
+    """A loss by name ("mean_absolute_error") or a Loss class with options
+    ({name = "SparseCategoricalCrossentropy", from_logits = true})."""
     loss = training["loss"]
     if isinstance(loss, str):
-        return loss
-    return keras.losses.get({"class_name": loss["name"], "config": {k: v for k, v in loss.items() if k != "name"}})
+        return keras.losses.get(loss)
+    options = {k: v for k, v in loss.items() if k != "name"}
+    built = keras.losses.get({"class_name": loss["name"], "config": options})
+    if not isinstance(built, keras.losses.Loss):
+        # keras.losses.get resolves a function name and silently drops the options
+        raise ValueError(f"loss {loss['name']!r} with options {options} must name a keras.losses.Loss "
+                         f"class (e.g. 'SparseCategoricalCrossentropy')")
+    return built
 
 
 def build_optimizer(training: dict) -> keras.optimizers.Optimizer:
