@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tf_ecg.cli import main
-from tf_ecg.export import predict_file
+from tf_ecg.export import predict_file, read_signal
 from tf_ecg.training.recipe import load_recipe
 from tf_ecg.training.trainer import train
 
@@ -29,6 +29,16 @@ batch_size = 64
 epochs = {epochs}
 seed = 0
 """
+
+
+def image_tags(log_dir):
+    import tensorflow as tf
+
+    tags = set()
+    for event_file in log_dir.glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            tags |= {value.tag for value in event.summary.value}
+    return tags
 
 
 class Interrupt(keras.callbacks.Callback):
@@ -68,6 +78,8 @@ def test_cli_train_evaluate_export_predict(mitdb_dir, recipe_file, tmp_path, cap
         assert (run_dir / name).is_file(), name
     events = list((run_dir / "logs").rglob("events.out.tfevents.*"))
     assert {p.parent.name for p in events} >= {"train", "validation", "images"}
+    assert image_tags(run_dir / "logs" / "images") == {
+        "input/example_ecg", "validation/confusion_matrix", "validation/roc"}
     report = json.loads((run_dir / "test_metrics.json").read_text())
     assert report["class_names"] == ["N", "S", "V", "F", "Q"]
     assert np.array(report["confusion_matrix"]).sum() == report["n"]
@@ -118,3 +130,10 @@ def test_cli_bad_inputs_are_clear_errors(mitdb_dir, recipe_file, tmp_path, capsy
 
     assert main(["export", str(tmp_path / "no_run"), "--out", str(tmp_path / "never")]) == 2
     assert not (tmp_path / "never").exists()
+
+
+def test_prediction_inputs_are_read_with_their_rate_and_leads(shared_data, mitdb_dir):
+    signal, rate, leads = read_signal(shared_data / "applewatch-glucose" / "0921" / "glucose1" / "ecg_2023-09-21_13.csv")
+    assert signal.shape == (15_360, 1) and rate == 512 and leads == ["I"]
+    signal, rate, leads = read_signal(mitdb_dir / "100.hea")
+    assert signal.shape == (650_000, 2) and rate == 360 and leads == ["MLII", "V5"]

@@ -7,7 +7,6 @@ arrays plus an :class:`InputSpec` that tells inference how to prepare new record
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np

@@ -97,7 +97,7 @@ def _rebuild_parameter(data, requires_grad, backward_hooks, *_ignored):
 class _CheckpointUnpickler(pickle.Unpickler):
     """Unpickler that maps the few torch globals a state dict needs onto NumPy."""
 
-    def __init__(self, file, load_storage: Callable[[tuple], np.ndarray]):
+    def __init__(self, file, load_storage: Callable[[tuple], np.ndarray] | None):
         super().__init__(file)
         self._load_storage = load_storage
 
@@ -169,6 +169,10 @@ class _PendingTensor:
 class _LegacyUnpickler(_CheckpointUnpickler):
     """In the legacy format the storage bytes come after the payload: defer tensors."""
 
+    def __init__(self, file):
+        super().__init__(file, load_storage=None)
+        self.storage_types: dict[str, StorageType] = {}
+
     def find_class(self, module: str, name: str):
         if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
             return lambda storage, offset, size, stride, *rest: _PendingTensor(
@@ -177,14 +181,14 @@ class _LegacyUnpickler(_CheckpointUnpickler):
 
     def persistent_load(self, pid):
         _storage_type(pid)
-        self._types[str(pid[2])] = pid[1]
+        self.storage_types[str(pid[2])] = pid[1]
         return str(pid[2])
 
 
 def _read_legacy(path: Path) -> Any:
     with open(path, "rb") as handle:
         def plain_load():
-            return _CheckpointUnpickler(handle, lambda pid: None).load()
+            return _CheckpointUnpickler(handle, load_storage=None).load()
 
         try:
             magic = plain_load()
@@ -198,14 +202,13 @@ def _read_legacy(path: Path) -> Any:
         sys_info = plain_load()
         if not sys_info.get("little_endian", True):
             raise WeightFileError(path, "big-endian checkpoints are not supported")
-        unpickler = _LegacyUnpickler(handle, lambda pid: None)
-        unpickler._types = {}
+        unpickler = _LegacyUnpickler(handle)
         payload = unpickler.load()
         keys = plain_load()
         data: dict[str, np.ndarray] = {}
         for key in keys:
             key = str(key)
-            dtype = unpickler._types[key].dtype
+            dtype = unpickler.storage_types[key].dtype
             count_bytes = handle.read(8)
             if len(count_bytes) < 8:
                 raise WeightFileError(path, f"truncated file: storage {key} is missing")
