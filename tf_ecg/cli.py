@@ -86,11 +86,11 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     import keras
 
-    from tf_ecg.data.pipelines import array_dataset
     from tf_ecg.evaluation.metrics import evaluation_report
+    from tf_ecg.training.callbacks import dataset_targets
     from tf_ecg.training.recipe import load_recipe
     from tf_ecg.training.sources import load_source
-    from tf_ecg.training.trainer import output_transform, write_report
+    from tf_ecg.training.trainer import evaluation_dataset, output_transform, write_report
 
     run_dir = Path(args.run_dir)
     recipe = load_recipe(run_dir / "recipe.toml")
@@ -99,8 +99,9 @@ def cmd_evaluate(args) -> int:
         raise ECGDataError(model_file, "trained model not found")
     model = keras.models.load_model(model_file)
     splits = load_source(recipe.data, args.data_root)
-    x, y = getattr(splits, args.split)
-    outputs = output_transform(recipe)(model.predict(array_dataset(x, batch_size=64), verbose=0))
+    data = evaluation_dataset(splits, recipe.training, args.split)
+    y = dataset_targets(data)
+    outputs = output_transform(recipe)(model.predict(data, verbose=0))
     report = evaluation_report(recipe.task, y, outputs, splits.output_names,
                                recipe.training.get("thresholds", 0.5))
     write_report(run_dir, f"evaluate_{args.which}_{args.split}", report, y, outputs)

@@ -127,6 +127,13 @@ def predict_file(saved_model_dir: str | Path, input_path: str | Path, batch_size
         votes = np.bincount(outputs.argmax(axis=1), minlength=len(names))
         result["predicted"] = [names[i] for i in outputs.argmax(axis=1)]
         result["summary"] = {"votes": dict(zip(names, votes.tolist())), "majority": names[int(votes.argmax())]}
+    elif metadata["task"] == "binary":
+        # One sigmoid = P(names[1]); a window is names[1] iff p > 0.5, and the recording
+        # iff at least half of its windows are (the glucose study's rule).
+        positive = outputs[:, 0] > 0.5
+        result["predicted"] = [names[int(p)] for p in positive]
+        votes = {names[0]: int((~positive).sum()), names[1]: int(positive.sum())}
+        result["summary"] = {"votes": votes, "recording": names[1] if positive.sum() >= len(positive) / 2 else names[0]}
     else:
         positive = outputs > 0.5
         result["summary"] = {"positive_fraction": dict(zip(names, positive.mean(axis=0).tolist()))}

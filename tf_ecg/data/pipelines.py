@@ -12,14 +12,18 @@ import tensorflow as tf
 
 
 def array_dataset(x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 32,
-                  shuffle: bool = False, seed: int = 0, drop_remainder: bool = False) -> tf.data.Dataset:
-    """Batches of (x, y) (or x alone) from arrays of equal length."""
+                  shuffle: bool = False, seed: int = 0, drop_remainder: bool = False,
+                  reshuffle: bool = True) -> tf.data.Dataset:
+    """Batches of (x, y) (or x alone) from arrays of equal length.
+
+    ``reshuffle=False`` keeps one seeded order for every pass (fixed validation pairs).
+    """
     n = len(x)
     if y is not None and len(y) != n:
         raise ValueError(f"x has {n} rows but y has {len(y)}")
     indices = tf.data.Dataset.range(n)
     if shuffle:
-        indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        indices = indices.shuffle(n, seed=seed, reshuffle_each_iteration=reshuffle)
     indices = indices.batch(batch_size, drop_remainder=drop_remainder)
     x_shape = (None,) + tuple(x.shape[1:])
     arrays = (x,) if y is None else (x, y)
@@ -41,3 +45,16 @@ def array_dataset(x: np.ndarray, y: np.ndarray | None = None, batch_size: int = 
     options.deterministic = True
     return (indices.map(to_tensors, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE).with_options(options))
+
+
+def pairs_from_halves(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Siamese pairs as the glucose comparator samples them: each (shuffled) batch is split
+    into halves, rows 0..h-1 are the references and rows h..2h-1 the queries; the pair
+    label is 1 when the two beats' classes differ, 0 when they are the same."""
+
+    def split(x, y):
+        half = tf.shape(x)[0] // 2
+        different = tf.cast(tf.not_equal(y[:half], y[half:2 * half]), tf.float32)
+        return (x[:half], x[half:2 * half]), tf.reshape(different, (-1, 1))
+
+    return dataset.map(split, num_parallel_calls=tf.data.AUTOTUNE)

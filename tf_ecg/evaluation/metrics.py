@@ -96,4 +96,15 @@ def evaluation_report(task: str, y_true, outputs, names, thresholds=0.5) -> dict
         return regression_report(y_true, outputs, names)
     if task == "multiclass":
         return multiclass_report(y_true, outputs, names)
+    if task == "binary":
+        return binary_report(y_true, outputs, names)
     return multilabel_report(y_true, outputs, names, thresholds)
+
+
+def binary_report(y_true, probabilities, class_names) -> dict:
+    """One sigmoid output = P(class_names[1]); positive iff p > 0.5 (0.5 rounds to negative,
+    as torch.round does). Reported per class like a two-class problem."""
+    p = np.asarray(probabilities, dtype=float).reshape(-1, 1)
+    report = multiclass_report(y_true, np.concatenate([1 - p, p], axis=1), class_names)
+    report["task"] = "binary"
+    return report

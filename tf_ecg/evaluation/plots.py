@@ -84,7 +84,9 @@ def report_figures(report: dict, y_true, outputs) -> dict:
         return {f"scatter_{name}": regression_figure(y_true[:, i], outputs[:, i], name)
                 for i, name in enumerate(report["target_names"])}
     names = report["class_names"]
-    if report["task"] == "multiclass":
+    if report["task"] == "binary":  # one sigmoid output: P(names[1])
+        outputs = np.concatenate([1 - np.reshape(outputs, (-1, 1)), np.reshape(outputs, (-1, 1))], axis=1)
+    if report["task"] in ("multiclass", "binary"):
         one_hot = np.eye(len(names))[np.asarray(y_true).reshape(-1).astype(int)]
         return {"confusion_matrix": confusion_matrix_figure(report["confusion_matrix"], names),
                 "roc": roc_figure(one_hot, outputs, names)}

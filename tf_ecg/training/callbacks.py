@@ -18,27 +18,31 @@ def _png_summary(writer, name: str, png: bytes, step: int) -> None:
     writer.flush()
 
 
+def dataset_targets(dataset) -> np.ndarray:
+    """The targets of a finite, deterministic (x, y) dataset, in order."""
+    return np.concatenate([np.asarray(y) for _, y in dataset])
+
+
 class EvaluationImages(keras.callbacks.Callback):
     """Writes an example input strip once and the validation figures every ``every`` epochs."""
 
-    def __init__(self, log_dir: Path, x_val, y_val, task: str, names, to_outputs, input_spec,
-                 every: int = 1, batch_size: int = 64):
+    def __init__(self, log_dir: Path, example_input, val_data, task: str, names, to_outputs, input_spec,
+                 every: int = 1):
         super().__init__()
         self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "images"))
-        self.x_val, self.y_val, self.task, self.names = x_val, y_val, task, names
-        self.to_outputs, self.input_spec = to_outputs, input_spec
-        self.every, self.batch_size = every, batch_size
+        self.example_input, self.val_data, self.task, self.names = example_input, val_data, task, names
+        self.y_val = dataset_targets(val_data)
+        self.to_outputs, self.input_spec, self.every = to_outputs, input_spec, every
 
     def on_train_begin(self, logs=None):
-        strip = ecg_strip(self.x_val[0], self.input_spec.sampling_rate, self.input_spec.leads,
+        strip = ecg_strip(self.example_input, self.input_spec.sampling_rate, self.input_spec.leads,
                           "example validation input (as fed to the model)")
         _png_summary(self.writer, "input/example_ecg", figure_to_png(strip), 0)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
-        raw = self.model.predict(self.x_val, batch_size=self.batch_size, verbose=0)
-        outputs = self.to_outputs(raw)
+        outputs = self.to_outputs(self.model.predict(self.val_data, verbose=0))
         report = evaluation_report(self.task, self.y_val, outputs, self.names)
         for name, figure in report_figures(report, self.y_val, outputs).items():
             _png_summary(self.writer, f"validation/{name}", figure_to_png(figure), epoch)

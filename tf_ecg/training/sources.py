@@ -13,7 +13,9 @@ import numpy as np
 from scipy.signal import decimate
 from tqdm.auto import tqdm
 
-from tf_ecg.data import mitbih
+from functools import lru_cache
+
+from tf_ecg.data import glucose, mitbih
 from tf_ecg.data.beats import beat_windows
 from tf_ecg.data.intervals import heart_rate
 from tf_ecg.data.paths import dataset_dir
@@ -112,3 +114,33 @@ def mitbih_beats(data_root=None, before: int = 80, after: int = 80, split: str =
     spec = InputSpec("beat", mitbih.SAMPLING_RATE, before + after, None, 2, before=before, after=after)
     return Splits((x_train[train_part], y_train[train_part]), (x_train[val_part], y_train[val_part]),
                   (x_test, y_test), spec, list(mitbih.AAMI_CLASSES))
+
+
+@lru_cache(maxsize=4)
+def _cached_study_beats(study_dir: str, leading_samples_removed: int) -> glucose.GlucoseBeats:
+    return glucose.study_beats(study_dir, leading_samples_removed)
+
+
+@register_source("glucose_beats")
+def glucose_beats(data_root=None, split: str = "date_2024_01_11") -> Splits:
+    """Apple Watch beats of the glucose study (383 samples in uV + RR), split by date.
+
+    Labels 0 = fast, 1 = glucose. ``info["additional"]`` holds the January 2024 beats
+    when ``applewatch-glucose-2024-01/`` sits beside the study folder.
+    """
+    if split != "date_2024_01_11":
+        raise ValueError(f"unknown glucose split {split!r}")
+    study_dir = dataset_dir("applewatch-glucose", data_root)
+    beats = _cached_study_beats(str(study_dir), 0)
+
+    def arrays(part: glucose.GlucoseBeats):
+        return part.beats[..., None].astype(np.float32), part.labels[:, None].astype(np.float32)
+
+    parts = {name: beats.dates(dates) for name, dates in glucose.DATE_SPLIT.items()}
+    info = {name: {"beats": len(part.labels), "glucose": int(part.labels.sum())} for name, part in parts.items()}
+    later_dir = study_dir.parent / "applewatch-glucose-2024-01"
+    if later_dir.is_dir():
+        info["additional"] = {"dir": str(later_dir)}
+    spec = InputSpec("glucose_beat", 512, glucose.BEAT_LENGTH, ["I"], 1, normalisation="none")
+    return Splits(arrays(parts["train"]), arrays(parts["val"]), arrays(parts["test"]), spec,
+                  list(glucose.CLASS_NAMES), info)

@@ -11,11 +11,11 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tf_ecg.data.pipelines import array_dataset
+from tf_ecg.data.pipelines import array_dataset, pairs_from_halves
 from tf_ecg.evaluation.metrics import evaluation_report
 from tf_ecg.evaluation.plots import figure_to_png, report_figures
 from tf_ecg.registry import build_model
-from tf_ecg.training.callbacks import EvaluationImages, epoch_schedule
+from tf_ecg.training.callbacks import EvaluationImages, dataset_targets, epoch_schedule
 from tf_ecg.training.recipe import Recipe
 from tf_ecg.training.sources import Splits, load_source
 
@@ -88,7 +88,33 @@ def start_at_median(model: keras.Model, targets: np.ndarray) -> None:
                                   .astype(bias.dtype)])
 
 
-def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, to_outputs) -> list:
+def _pairs(dataset, training: dict):
+    pairs = training.get("pairs")
+    if pairs not in (None, "halves"):
+        raise ValueError(f"unknown pair sampling {pairs!r}")
+    return pairs_from_halves(dataset) if pairs else dataset
+
+
+def evaluation_dataset(splits: Splits, training: dict, split: str):
+    """A deterministic dataset of one split: the same batches (and pairs) on every pass.
+
+    With ``training.pairs = "halves"`` every batch becomes (reference, query) pairs
+    labelled same (0) / different (1) class, drawn once with a fixed seed."""
+    pairs = bool(training.get("pairs"))
+    data = array_dataset(*getattr(splits, split), training["batch_size"], shuffle=pairs,
+                         seed=training.get("seed", 0) + 1, drop_remainder=pairs, reshuffle=False)
+    return _pairs(data, training)
+
+
+def make_datasets(splits: Splits, training: dict) -> dict:
+    """Shuffled training batches (reshuffled every epoch), deterministic val / test."""
+    train_data = array_dataset(*splits.train, training["batch_size"], shuffle=True, seed=training.get("seed", 0),
+                               drop_remainder=bool(training.get("pairs")) or training.get("drop_remainder", False))
+    return {"train": _pairs(train_data, training), "val": evaluation_dataset(splits, training, "val"),
+            "test": evaluation_dataset(splits, training, "test")}
+
+
+def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to_outputs) -> list:
     training = recipe.training
     monitor = training.get("monitor", "val_loss")
     callbacks = [
@@ -97,8 +123,8 @@ def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, to_outputs) -> lis
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.ModelCheckpoint(str(run_dir / BEST), monitor=monitor, save_best_only=True,
                                         mode=training.get("monitor_mode", "auto")),
-        EvaluationImages(run_dir / "logs", *splits.val, recipe.task, splits.output_names, to_outputs,
-                         splits.input_spec, every=training.get("image_every", 1)),
+        EvaluationImages(run_dir / "logs", splits.val[0][0], datasets["val"], recipe.task, splits.output_names,
+                         to_outputs, splits.input_spec, every=training.get("image_every", 1)),
     ]
     schedule = epoch_schedule(training.get("schedule"), training["optimizer"]["learning_rate"])
     if schedule:
@@ -130,23 +156,19 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
     training = recipe.training
     keras.utils.set_random_seed(training.get("seed", 0))
     splits = splits or load_source(recipe.data, data_root)
-    num_outputs = len(splits.output_names) if recipe.task != "binary" else 1
+    num_outputs = 1 if recipe.task == "binary" else len(splits.output_names)
     model = compile_model(recipe, num_outputs)
     if training.get("output_bias") == "train_median":
         start_at_median(model, splits.train[1])
     to_outputs = output_transform(recipe)
-    batch_size = training["batch_size"]
-    seed = training.get("seed", 0)
-    train_data = array_dataset(*splits.train, batch_size, shuffle=True, seed=seed,
-                               drop_remainder=training.get("drop_remainder", False))
-    val_data = array_dataset(*splits.val, batch_size)
-    model.fit(train_data, validation_data=val_data, epochs=training["epochs"], verbose=verbose, shuffle=False,
-              callbacks=_callbacks(recipe, run_dir, splits, to_outputs))
+    datasets = make_datasets(splits, training)
+    model.fit(datasets["train"], validation_data=datasets["val"], epochs=training["epochs"], verbose=verbose,
+              shuffle=False, callbacks=_callbacks(recipe, run_dir, splits, datasets, to_outputs))
     model.save(run_dir / FINAL)
     if training.get("keep", "best") == "best" and (run_dir / BEST).exists():
         model = keras.models.load_model(run_dir / BEST)
-    x_test, y_test = splits.test
-    outputs = to_outputs(model.predict(array_dataset(x_test, batch_size=batch_size), verbose=0))
+    y_test = dataset_targets(datasets["test"])
+    outputs = to_outputs(model.predict(datasets["test"], verbose=0))
     report = evaluation_report(recipe.task, y_test, outputs, splits.output_names,
                                training.get("thresholds", 0.5))
     report["model_kept"] = training.get("keep", "best")
