@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import neurokit2 as nk
@@ -90,3 +91,9 @@ def study_beats(study_dir: str | Path, leading_samples_removed: int = 0, progres
         owners.append(np.full(len(recording), index))
     return GlucoseBeats(np.concatenate(beats), np.concatenate(labels).astype(np.int64),
                         np.concatenate(owners), recordings)
+
+
+@lru_cache(maxsize=4)
+def cached_study_beats(study_dir: str, leading_samples_removed: int = 0) -> GlucoseBeats:
+    """:func:`study_beats` computed once per process (R-peak detection takes a while)."""
+    return study_beats(study_dir, leading_samples_removed)

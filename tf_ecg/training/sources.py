@@ -13,8 +13,6 @@ import numpy as np
 from scipy.signal import decimate
 from tqdm.auto import tqdm
 
-from functools import lru_cache
-
 from tf_ecg.data import glucose, mitbih
 from tf_ecg.data.beats import beat_windows
 from tf_ecg.data.intervals import heart_rate
@@ -116,11 +114,6 @@ def mitbih_beats(data_root=None, before: int = 80, after: int = 80, split: str =
                   (x_test, y_test), spec, list(mitbih.AAMI_CLASSES))
 
 
-@lru_cache(maxsize=4)
-def _cached_study_beats(study_dir: str, leading_samples_removed: int) -> glucose.GlucoseBeats:
-    return glucose.study_beats(study_dir, leading_samples_removed)
-
-
 @register_source("glucose_beats")
 def glucose_beats(data_root=None, split: str = "date_2024_01_11") -> Splits:
     """Apple Watch beats of the glucose study (383 samples in uV + RR), split by date.
@@ -131,7 +124,7 @@ def glucose_beats(data_root=None, split: str = "date_2024_01_11") -> Splits:
     if split != "date_2024_01_11":
         raise ValueError(f"unknown glucose split {split!r}")
     study_dir = dataset_dir("applewatch-glucose", data_root)
-    beats = _cached_study_beats(str(study_dir), 0)
+    beats = glucose.cached_study_beats(str(study_dir))
 
     def arrays(part: glucose.GlucoseBeats):
         return part.beats[..., None].astype(np.float32), part.labels[:, None].astype(np.float32)

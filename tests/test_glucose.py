@@ -1,0 +1,121 @@
+"""System 5 on the real Apple Watch recordings and the original checkpoints."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tf_ecg
+from tf_ecg.cli import main
+from tf_ecg.data.glucose import DATE_SPLIT, cached_study_beats, study_beats
+from tf_ecg.evaluation.glucose import evaluate_comparator, evaluate_supervised, reference_bank
+from tf_ecg.export import export_model, predict_file
+from tf_ecg.models.effnetv2 import make_divisible
+from tf_ecg.weights import find_state_dict, read_torch_checkpoint
+from tf_ecg.weights.mappings import apply_torch_state_dict
+
+SUPERVISED = "effnetv2_ecg_l_xxxs_20240111_epoch150_1e-4.pth"
+COMPARATOR = "effnetv2_ecg_comparator_v5_l_xxxs_20240111_epoch100_4e-3.pth"
+
+
+@pytest.fixture(scope="module")
+def beats(shared_data):
+    return cached_study_beats(str(shared_data / "applewatch-glucose"))
+
+
+@pytest.fixture(scope="module")
+def reference(originals):
+    return np.load(originals / "reference" / "glucose-original-outputs.npz")
+
+
+@pytest.fixture(scope="module")
+def supervised(originals):
+    return tf_ecg.load_original_weights(tf_ecg.build_model("effnetv2_ecg_l_xxxs"),
+                                        originals / "weights" / "glucose" / SUPERVISED)
+
+
+@pytest.fixture(scope="module")
+def comparator(originals):
+    return tf_ecg.load_original_weights(tf_ecg.build_model("effnetv2_comparator_v5"),
+                                        originals / "weights" / "glucose" / COMPARATOR)
+
+
+def test_beat_counts_of_the_date_split(beats, shared_data):
+    assert len(beats.labels) == 8_543
+    counts = {name: np.bincount(beats.dates(dates).labels).tolist() for name, dates in DATE_SPLIT.items()}
+    assert counts == {"train": [3_069, 2_294], "val": [978, 1_193], "test": [779, 230]}
+    later = study_beats(shared_data / "applewatch-glucose-2024-01", leading_samples_removed=10, progress=False)
+    assert np.bincount(later.labels).tolist() == [405, 95]
+    assert beats.beats.shape[1] == 384 and 300 < np.median(beats.beats[:, -1]) < 500  # RR in samples
+
+
+def test_segmentation_reproduces_the_originals_beats(beats, reference):
+    test = beats.dates(DATE_SPLIT["test"]).beats.astype(np.float32)  # the reference is stored as float32
+    for beat in reference["beats"]:
+        assert (test == beat).all(axis=1).any()
+
+
+def test_parameter_counts_and_make_divisible():
+    assert [make_divisible(v, 8) for v in (4, 2, 16, 12)] == [8, 8, 16, 16]
+    for name, trainable, total in (("effnetv2_ecg_l_xxxs", 8_419, 9_333), ("effnetv2_comparator_v5", 8_771, 9_717)):
+        model = tf_ecg.build_model(name)
+        assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == trainable
+        assert model.count_params() == total
+    encoder = tf_ecg.build_model("effnetv2_comparator_v5").get_layer("encoder")
+    assert encoder.output_shape == (None, 96, 8)
+    assert encoder.get_layer("block3_dw_conv").output.shape[1] == 192  # stride 2: pad 1 + valid
+
+
+def test_supervised_checkpoint_parity(supervised, reference):
+    p = np.asarray(supervised(reference["beats"][..., None].astype("float32"), training=False))[:, 0]
+    assert np.abs(p - reference["supervised_prob"]).max() < 1e-4
+
+
+def test_comparator_checkpoint_parity(comparator, reference):
+    p = np.asarray(comparator([reference["reference_beats"][..., None].astype("float32"),
+                               reference["beats"][..., None].astype("float32")], training=False))[:, 0]
+    assert np.abs(p - reference["comparator_prob_different"]).max() < 1e-4
+
+
+def test_comparator_map_accepts_both_sequence_spellings(originals, reference, comparator):
+    state = find_state_dict(read_torch_checkpoint(originals / "weights" / "glucose" / COMPARATOR))
+    renamed = {k.replace("features_encoder", "feature_encoder").replace("features_comparator", "feature_comparator"): v
+               for k, v in state.items()}
+    model = tf_ecg.build_model("effnetv2_comparator_v5")
+    apply_torch_state_dict(model, renamed, "renamed.pth")
+    x = [reference["reference_beats"][:4, :, None].astype("float32"), reference["beats"][:4, :, None].astype("float32")]
+    np.testing.assert_array_equal(np.asarray(model(x, training=False)), np.asarray(comparator(x, training=False)))
+
+
+def test_original_results_on_the_test_dates(beats, supervised, comparator):
+    test = beats.dates(DATE_SPLIT["test"])
+    scores = evaluate_supervised(supervised, test)
+    assert scores["beat_correct"] == 993 and scores["recording_correct"] == scores["recording_total"] == 32
+    voting = evaluate_comparator(comparator, test, reference_bank(beats.dates(DATE_SPLIT["train"]), seed=0))
+    assert voting["beat_accuracy"] > 0.985 and voting["recording_correct"] == 32
+    assert voting["beat_sensitivity_glucose_recall"] == 1.0
+
+
+def test_predict_on_apple_watch_exports(supervised, shared_data, tmp_path):
+    metadata = {"input_spec": {"kind": "glucose_beat", "sampling_rate": 512, "length": 384, "leads": ["I"],
+                               "num_leads": 1, "normalisation": "none", "before": 0, "after": 0},
+                "output_names": ["fast", "glucose"], "task": "binary", "outputs": "probabilities"}
+    saved = export_model(supervised, tmp_path / "glucose", metadata)
+    recording = sorted((shared_data / "applewatch-glucose" / "1007" / "glucose1").glob("*.csv"))[0]
+    result = predict_file(saved, recording)
+    assert result["summary"]["recording"] == "glucose"
+    assert sum(result["summary"]["votes"].values()) == len(result["outputs"]) > 20
+    # The same values in Apple Health's export format, with its header.
+    health = tmp_path / "ecg_2023-10-07.csv"
+    health.write_text("Name,Jane Doe\nRecorded Date,2023-10-07 09:00:00 +0800\nClassification,Sinus Rhythm\n"
+                      "Sample Rate,512 hertz\nLead,Lead I\nUnit,µV\n\n" + recording.read_text(), encoding="utf-8")
+    assert predict_file(saved, health)["summary"] == result["summary"]
+
+
+def test_comparator_recipe_trains_on_pairs(shared_data, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", str(Path(__file__).resolve().parents[1] / "models" / "glucose_comparator.toml"), "--data-root", str(shared_data),
+                 "--run-dir", str(run_dir), "--epochs", "1"]) == 0
+    report = json.loads((run_dir / "test_metrics.json").read_text())
+    assert report["task"] == "binary" and report["n"] == 1009 // 128 * 64  # pairs of the test beats
