@@ -83,9 +83,30 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_evaluate_files(args) -> int:
+    from tf_ecg.evaluation.label_files import evaluate_label_files
+
+    report = evaluate_label_files(args.labels, args.predictions, args.thresholds)
+    print(f"{args.predictions} against {args.labels} (n = {report['n']}):")
+    print(f"  {'class':>6}  precision  recall  specificity     F1    AUC")
+    for name, s in report["per_class"].items():
+        auc = f"{s['auc']:.4f}" if "auc" in s else "   -  "
+        print(f"  {name:>6}  {s['precision']:9.3f}  {s['recall']:6.3f}  {s['specificity']:11.3f}  {s['f1']:.3f}  {auc}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2))
+        print(f"written: {args.out}")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     import keras
 
+    if args.labels or args.predictions:
+        if not (args.labels and args.predictions):
+            raise ECGDataError(None, "--labels and --predictions go together")
+        return cmd_evaluate_files(args)
+    if not args.run_dir:
+        raise ECGDataError(None, "evaluate needs a run directory, or --labels and --predictions")
     from tf_ecg.evaluation.metrics import evaluation_report
     from tf_ecg.training.callbacks import dataset_targets
     from tf_ecg.training.recipe import load_recipe
@@ -176,8 +197,12 @@ def parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--epochs", type=int)
     train_parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
 
-    evaluate = add("evaluate", cmd_evaluate, "score a trained run: JSON report and plots")
-    evaluate.add_argument("run_dir")
+    evaluate = add("evaluate", cmd_evaluate, "score a trained run (JSON report and plots), or prediction files")
+    evaluate.add_argument("run_dir", nargs="?")
+    evaluate.add_argument("--labels", help="reference labels CSV (e.g. code-test/annotations/gold_standard.csv)")
+    evaluate.add_argument("--predictions", help="0/1 CSV (e.g. dnn.csv) or sigmoid scores .npy")
+    evaluate.add_argument("--thresholds", help="for .npy scores: 'table2' (default), one value, or one per class")
+    evaluate.add_argument("--out", help="with --labels: write the JSON report here")
     data_root_option(evaluate)
     evaluate.add_argument("--which", choices=("best", "final"), default="best")
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")

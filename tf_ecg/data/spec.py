@@ -54,6 +54,11 @@ def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: 
                     path) -> tuple[np.ndarray, np.ndarray]:
     """(model inputs (n, length, leads), start sample of each window / R-peak sample)."""
     path = Path(path)
+    if spec.kind == "code_exam":  # whole exams at any rate -> 400 Hz, 4096 samples (Ribeiro/CODE)
+        from tf_ecg.data.code import to_code_format
+
+        signal = select_leads(np.asarray(signal, dtype=np.float32), lead_names, spec, path)
+        return normalise(to_code_format(signal, sampling_rate, path)[None], spec.normalisation), np.zeros(1, np.int64)
     if not np.isclose(sampling_rate, spec.sampling_rate):
         raise ECGDataError(path, f"sampling rate is {sampling_rate:g} Hz, the model was trained "
                                  f"at {spec.sampling_rate:g} Hz")

@@ -26,7 +26,8 @@ class Recipe:
 
 
 def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
-    """Read a recipe; ``overrides`` such as {"training.epochs": 2} replace single values."""
+    """Read a recipe; ``overrides`` such as {"training.epochs": 2} or
+    {"model.options.base_weights": "model.hdf5"} replace single values."""
     path = Path(path)
     if path.is_dir() or not path.suffix:
         path = path.with_suffix(".toml") if not path.is_dir() else path / "recipe.toml"
@@ -37,8 +38,11 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
     except tomllib.TOMLDecodeError as exc:
         raise ECGDataError(path, f"invalid TOML ({exc})") from None
     for dotted, value in (overrides or {}).items():
-        section, _, key = dotted.partition(".")
-        content.setdefault(section, {})[key] = value
+        *sections, key = dotted.split(".")
+        table = content
+        for section in sections:
+            table = table.setdefault(section, {})
+        table[key] = value
     for section in ("data", "model", "training"):
         if section not in content:
             raise ECGDataError(path, f"recipe has no [{section}] section")

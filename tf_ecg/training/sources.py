@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 from scipy.signal import decimate
 from tqdm.auto import tqdm
 
-from tf_ecg.data import glucose, mitbih
+from tf_ecg.data import code, glucose, mitbih, ptbxl
 from tf_ecg.data.beats import beat_windows
 from tf_ecg.data.intervals import heart_rate
 from tf_ecg.data.paths import dataset_dir
@@ -137,3 +138,38 @@ def glucose_beats(data_root=None, split: str = "date_2024_01_11") -> Splits:
     spec = InputSpec("glucose_beat", 512, glucose.BEAT_LENGTH, ["I"], 1, normalisation="none")
     return Splits(arrays(parts["train"]), arrays(parts["val"]), arrays(parts["test"]), spec,
                   list(glucose.CLASS_NAMES), info)
+
+
+# PTB-XL statements behind Ribeiro's six classes (1dAVb, RBBB, LBBB, SB, AF, ST).
+RIBEIRO_STATEMENTS = ("1AVB", "CRBBB", "CLBBB", "SBRAD", "AFIB", "STACH")
+
+
+@register_source("ptbxl_code_format")
+def ptbxl_code_format(data_root=None, labels: str = "normal_vs_abnormal", train_folds=range(1, 9),
+                      val_folds=(9,), test_folds=(10,)) -> Splits:
+    """PTB-XL 500 Hz records in the Ribeiro/CODE format: 12 leads in Ribeiro's order (DI,
+    DII, DIII, AVR, AVL, AVF, V1-V6), resampled to 400 Hz, zero-padded to 4096, mV.
+
+    ``labels``: "normal_vs_abnormal" (0 = NORM statement, 1 = no NORM statement) or
+    "ribeiro6" (multi-label 1dAVb, RBBB, LBBB, SB, AF, ST from 1AVB, CRBBB, CLBBB, SBRAD,
+    AFIB, STACH). Split by ``strat_fold``.
+    """
+    ptbxl_dir = dataset_dir("ptb-xl", data_root)
+    metadata = ptbxl.load_metadata(ptbxl_dir)
+    if labels == "normal_vs_abnormal":
+        targets, names = (~ptbxl.has_statement(metadata, "NORM")).astype(np.float32).to_frame(), ["normal", "abnormal"]
+    elif labels == "ribeiro6":
+        targets = pd.concat([ptbxl.has_statement(metadata, c) for c in RIBEIRO_STATEMENTS], axis=1).astype(np.float32)
+        names = list(code.CLASSES)
+    else:
+        raise ValueError(f"unknown PTB-XL label set {labels!r}")
+    split = ptbxl.fold_split(metadata, train_folds, val_folds, test_folds)
+
+    def arrays(ids):
+        signals = ptbxl.load_signals(ptbxl_dir, metadata, ids, 500, leads=ptbxl.LEADS)
+        x = np.stack([code.to_code_format(s, 500, ptbxl_dir) for s in signals])
+        return x, targets.loc[ids].to_numpy()
+
+    spec = InputSpec("code_exam", code.SAMPLING_RATE, code.LENGTH, list(ptbxl.LEADS), 12, normalisation="none")
+    return Splits(arrays(split["train"]), arrays(split["val"]), arrays(split["test"]), spec, names,
+                  {name: len(ids) for name, ids in split.items()})

@@ -1,0 +1,48 @@
+"""Scoring predictions stored as files against reference labels (Ribeiro's Table 2).
+
+Predictions are a 0/1 CSV (like ``dnn.csv``) or sigmoid scores in a ``.npy`` (like
+``dnn_predicts/model.npy``) thresholded per class: positive iff score > threshold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from tf_ecg.data.code import CLASSES, read_labels
+from tf_ecg.errors import ECGDataError
+from tf_ecg.evaluation.metrics import multilabel_report
+from tf_ecg.models.ribeiro import TABLE2_THRESHOLDS
+
+
+def parse_thresholds(text: str | None, count: int) -> list[float]:
+    """'table2' (Ribeiro's), one value for all classes, or one comma-separated value per class."""
+    if text is None:
+        return [0.5] * count
+    if text == "table2":
+        return list(TABLE2_THRESHOLDS)
+    values = [float(v) for v in text.split(",")]
+    if len(values) == 1:
+        return values * count
+    if len(values) != count:
+        raise ValueError(f"{len(values)} thresholds for {count} classes")
+    return values
+
+
+def evaluate_label_files(labels: str | Path, predictions: str | Path, thresholds: str | None = None,
+                         classes=CLASSES) -> dict:
+    reference = read_labels(labels, classes)
+    predictions = Path(predictions)
+    if predictions.suffix == ".npy":
+        if not predictions.is_file():
+            raise ECGDataError(predictions, "file not found")
+        scores = np.load(predictions)
+        cuts = parse_thresholds(thresholds or "table2", len(classes))
+    else:
+        scores, cuts = read_labels(predictions, classes).astype(float), [0.5] * len(classes)
+    if scores.shape != reference.shape:
+        raise ECGDataError(predictions, f"shape {scores.shape}, the labels in {labels} have {reference.shape}")
+    report = multilabel_report(reference, scores, list(classes), cuts)
+    report.update(labels=str(labels), predictions=str(predictions))
+    return report
