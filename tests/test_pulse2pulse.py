@@ -78,3 +78,20 @@ def test_generate_ecgs_is_seeded_and_in_microvolts():
     assert np.abs(first).max() < 6000  # tanh * 6000, truncated
     # Lead II of a DeepFake ECG has R waves of the order of a millivolt.
     assert 300 < np.percentile(np.abs(first[:, :, 1]), 99.9) < 6000
+
+
+@pytest.mark.parametrize("file_format", ["wfdb", "npy"])
+def test_synth_command_writes_readable_records(tmp_path, file_format):
+    from tf_ecg.cli import main
+    from tf_ecg.data.wfdb_records import read_record
+
+    out = tmp_path / "synth"
+    assert main(["synth", "--n", "3", "--seed", "5", "--out", str(out), "--format", file_format]) == 0
+    expected = generate_ecgs(3, seed=5, progress=False)
+    if file_format == "npy":
+        np.testing.assert_array_equal(np.load(out / "deepfake_000002.npy"), expected[2])
+    else:
+        record = read_record(out / "deepfake_000002", sampling_rate=500, num_leads=8)
+        assert record.leads == ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
+        np.testing.assert_allclose(record.signal * 1000, expected[2], atol=1e-3)  # mV in the reader
+    assert not [p for p in out.iterdir() if p.name.startswith(".synth-")]

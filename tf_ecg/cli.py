@@ -162,6 +162,15 @@ def cmd_download(args) -> int:
     return 0
 
 
+def cmd_synth(args) -> int:
+    from tf_ecg.deepfake import generate_ecgs, write_ecgs
+
+    ecgs = generate_ecgs(args.n, seed=args.seed, batch_size=args.batch_size)
+    files = write_ecgs(ecgs, args.out, args.format, args.start_id)
+    print(f"{args.n} DeepFake ECGs (leads I, II, V1-V6, 500 Hz, uV) written to {args.out} ({len(files)} files)")
+    return 0
+
+
 def cmd_models(args) -> int:
     from tf_ecg import model_names
 
@@ -225,6 +234,14 @@ def parser() -> argparse.ArgumentParser:
     data_root_option(download)
     download.add_argument("--base-url", help="PhysioNet mirror (default https://physionet.org/files/)")
     download.add_argument("--limit", type=int, help="only the first N records")
+
+    synth = add("synth", cmd_synth, "generate 10-s 8-lead DeepFake ECGs with the Pulse2Pulse port")
+    synth.add_argument("--n", type=int, required=True, help="number of ECGs")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--out", required=True, help="output folder")
+    synth.add_argument("--format", choices=("wfdb", "npy"), default="wfdb")
+    synth.add_argument("--batch-size", type=int, default=32)
+    synth.add_argument("--start-id", type=int, default=0, help="number of the first record")
 
     add("models", cmd_models, "list the registered model names")
     return root

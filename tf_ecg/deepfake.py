@@ -59,3 +59,38 @@ def generate_ecgs(n: int, seed: int = 0, batch_size: int = 32, progress: bool = 
             out[start:start + count] = np.trunc(signal * MICROVOLTS_PER_UNIT).astype(np.int32)
             bar.update(count)
     return out
+
+
+def write_ecgs(ecgs: np.ndarray, out_dir: str | Path, file_format: str = "wfdb", start_id: int = 0) -> list[Path]:
+    """Write (n, 5000, 8) microvolt ECGs as WFDB records (16-bit, 1 adu = 1 uV) or ``.npy``.
+
+    Files appear in ``out_dir`` only when all of them are written (staged, then moved).
+    """
+    import shutil
+    import tempfile
+
+    import wfdb
+
+    if file_format not in ("wfdb", "npy"):
+        raise ValueError(f"unknown format {file_format!r}; use 'wfdb' or 'npy'")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".synth-", dir=out_dir))
+    try:
+        names = []
+        for offset, ecg in enumerate(ecgs):
+            name = f"deepfake_{start_id + offset:06d}"
+            if file_format == "npy":
+                np.save(staging / f"{name}.npy", ecg.astype(np.int32))
+                names.append(f"{name}.npy")
+            else:
+                wfdb.wrsamp(name, fs=SAMPLING_RATE, units=["mV"] * len(LEADS), sig_name=list(LEADS),
+                            d_signal=ecg.astype(np.int64), fmt=["16"] * len(LEADS), adc_gain=[1000.0] * len(LEADS),
+                            baseline=[0] * len(LEADS), write_dir=str(staging),
+                            comments=["DeepFake ECG (Pulse2Pulse, Keras port); 1 adu = 1 uV"])
+                names += [f"{name}.hea", f"{name}.dat"]
+        for name in names:
+            shutil.move(str(staging / name), out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out_dir / n for n in names]
