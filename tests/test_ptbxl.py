@@ -1,5 +1,7 @@
 """PTB-XL metadata, superclasses and signals on the real 500-record subset."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,22 @@ def test_unsupported_rate_and_empty_csv(ptbxl_dir, metadata, tmp_path):
     (tmp_path / "ptbxl_database.csv").write_text("")
     with pytest.raises(ECGDataError, match=r"ptbxl_database\.csv: empty CSV file"):
         ptbxl.load_metadata(tmp_path)
+
+
+def test_superclass_source_and_macro_auc_monitor(ptbxl_dir, tmp_path):
+    from tf_ecg.training.recipe import load_recipe
+    from tf_ecg.training.sources import load_source
+    from tf_ecg.training.trainer import train
+
+    splits = load_source({"source": "ptbxl_superclass", "sampling_rate": 100}, ptbxl_dir.parent)
+    assert sum(len(part[1]) for part in (splits.train, splits.val, splits.test)) == 415
+    x, y = splits.train
+    assert x.shape[1:] == (1000, 8) and x.min() == 0 and x.max() == 1
+    assert splits.output_names == ["MI", "STTC", "HYP", "NORM", "CD"]
+    assert np.bincount(np.concatenate([splits.train[1], splits.val[1], splits.test[1]])).tolist() == [31, 51, 6, 290, 37]
+    recipe_file = Path(__file__).resolve().parents[1] / "models" / "inception1d_superclass.toml"
+    recipe = load_recipe(recipe_file, {"training.epochs": 1, "model.options.input_length": 1000, "model.options.depth": 3})
+    result = train(recipe, tmp_path / "run", splits=splits, verbose=0)
+    history = (tmp_path / "run" / "history.csv").read_text()
+    assert "val_macro_auc" in history.splitlines()[0]
+    assert result.test_report["n"] == len(splits.test[1])

@@ -65,3 +65,18 @@ def epoch_schedule(schedule: dict | None, learning_rate: float):
         return keras.callbacks.LearningRateScheduler(
             lambda epoch: learning_rate * rate ** max(0, epoch - hold))
     raise ValueError(f"unknown schedule {kind!r}")
+
+
+class ValidationMacroAUC(keras.callbacks.Callback):
+    """Adds ``val_macro_auc`` (one-vs-rest, on softmax probabilities, over the classes
+    present) to the epoch logs, so EarlyStopping / ModelCheckpoint can monitor it as the
+    e18 original monitors its validation AUROC. Must run before those callbacks."""
+
+    def __init__(self, val_data, names, to_outputs):
+        super().__init__()
+        self.val_data, self.names, self.to_outputs = val_data, names, to_outputs
+        self.y_val = dataset_targets(val_data)
+
+    def on_epoch_end(self, epoch, logs=None):
+        outputs = self.to_outputs(self.model.predict(self.val_data, verbose=0))
+        logs["val_macro_auc"] = evaluation_report("multiclass", self.y_val, outputs, self.names)["macro_auc"]

@@ -173,3 +173,24 @@ def ptbxl_code_format(data_root=None, labels: str = "normal_vs_abnormal", train_
     spec = InputSpec("code_exam", code.SAMPLING_RATE, code.LENGTH, list(ptbxl.LEADS), 12, normalisation="none")
     return Splits(arrays(split["train"]), arrays(split["val"]), arrays(split["test"]), spec, names,
                   {name: len(ids) for name, ids in split.items()})
+
+
+@register_source("ptbxl_superclass")
+def ptbxl_superclass(data_root=None, sampling_rate: int = 500, leads=("I", "II", "V1", "V2", "V3", "V4", "V5", "V6"),
+                     classes=("MI", "STTC", "HYP", "NORM", "CD"), train_folds=range(1, 9), val_folds=(9,),
+                     test_folds=(10,)) -> Splits:
+    """e18's 5-superclass task on PTB-XL: records with exactly one diagnostic superclass,
+    8 leads (I, II, V1-V6), per-record per-lead min-max to [0, 1], split by strat_fold.
+    Class order as the original: MI, STTC, HYP, NORM, CD."""
+    ptbxl_dir = dataset_dir("ptb-xl", data_root)
+    metadata = ptbxl.load_metadata(ptbxl_dir)
+    labels = ptbxl.single_superclass_labels(metadata, ptbxl.load_scp_statements(ptbxl_dir), classes)
+    split = ptbxl.fold_split(metadata.loc[labels.index], train_folds, val_folds, test_folds)
+
+    def arrays(ids):
+        x = ptbxl.load_signals(ptbxl_dir, metadata, ids, sampling_rate, leads=list(leads))
+        return normalise(x, "minmax_per_lead"), labels.loc[ids].to_numpy(np.int64)
+
+    spec = InputSpec("segment", sampling_rate, 10 * sampling_rate, list(leads), len(leads))
+    return Splits(arrays(split["train"]), arrays(split["val"]), arrays(split["test"]), spec, list(classes),
+                  {name: len(ids) for name, ids in split.items()})

@@ -15,7 +15,7 @@ from tf_ecg.data.pipelines import array_dataset, pairs_from_halves
 from tf_ecg.evaluation.metrics import evaluation_report
 from tf_ecg.evaluation.plots import figure_to_png, report_figures
 from tf_ecg.registry import build_model
-from tf_ecg.training.callbacks import EvaluationImages, dataset_targets, epoch_schedule
+from tf_ecg.training.callbacks import EvaluationImages, ValidationMacroAUC, dataset_targets, epoch_schedule
 from tf_ecg.training.recipe import Recipe
 from tf_ecg.training.sources import Splits, load_source
 
@@ -117,7 +117,8 @@ def make_datasets(splits: Splits, training: dict) -> dict:
 def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to_outputs) -> list:
     training = recipe.training
     monitor = training.get("monitor", "val_loss")
-    callbacks = [
+    callbacks = [ValidationMacroAUC(datasets["val"], splits.output_names, to_outputs)] if monitor == "val_macro_auc" else []
+    callbacks += [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),  # resume after an interruption
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
