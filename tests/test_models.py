@@ -68,3 +68,27 @@ def test_config_round_trip_rebuilds_the_same_architecture(name):
     clone = keras.Model.from_config(model.get_config())
     assert clone.count_params() == model.count_params()
     assert [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+
+
+def test_inception1d_transfer_b_freezes_block0_like_pytorch(tmp_path):
+    import keras
+
+    from tf_ecg.training.trainer import copy_matching_weights
+
+    regressor = tf_ecg.build_model("inception1d", input_length=64, num_outputs=1)
+    regressor.save(tmp_path / "regressor.keras")
+    model = tf_ecg.build_model("inception1d", input_length=64, num_outputs=5, freeze_first_block=True)
+    assert copy_matching_weights(model, tmp_path / "regressor.keras") == ["head_output"]
+    # frozen: block 0 convs (4 x ...) and BN gamma/beta = the first 7 PyTorch tensors = 69,376 values
+    assert trainable(model) == 506_885 - 69_376
+    model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    bn = model.get_layer("block0_bn")
+    before = {w.path: np.array(w) for w in model.get_layer("block0_conv39").weights + bn.weights}
+    x = np.random.default_rng(0).normal(size=(8, 64, 8)).astype("float32")
+    model.train_on_batch(x, np.arange(8) % 5)
+    after = {w.path: np.array(w) for w in model.get_layer("block0_conv39").weights + bn.weights}
+    for path in before:
+        moved = not np.array_equal(before[path], after[path])
+        assert moved == ("moving" in path), path  # only BN statistics move, as in PyTorch
+    model.save(tmp_path / "transfer.keras")
+    assert trainable(keras.models.load_model(tmp_path / "transfer.keras")) == trainable(model)

@@ -1,6 +1,5 @@
 """Every notebook runs top to bottom (short trainings: TF_ECG_EPOCHS=2)."""
 
-import os
 from pathlib import Path
 
 import nbformat

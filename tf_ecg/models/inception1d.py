@@ -24,8 +24,8 @@ def _kernel_sizes(kernel_size: int) -> list[int]:
     return [k - 1 if k % 2 == 0 else k for k in sizes]
 
 
-def _conv(filters: int, kernel: int, name: str) -> layers.Conv1D:
-    return layers.Conv1D(filters, kernel, padding="same", use_bias=False, name=name,
+def _conv(filters: int, kernel: int, name: str, trainable: bool = True) -> layers.Conv1D:
+    return layers.Conv1D(filters, kernel, padding="same", use_bias=False, name=name, trainable=trainable,
                          kernel_initializer=torch_default_kernel())
 
 
@@ -34,25 +34,43 @@ def _dense(units: int, fan_in: int, name: str) -> layers.Dense:
                         bias_initializer=torch_default_bias(fan_in))
 
 
-def inception_block(x, index: int, kernel_sizes, nb_filters: int, bottleneck_size: int):
-    """Bottleneck -> three conv branches + max-pool branch -> concat -> BN -> ReLU."""
+@keras.saving.register_keras_serializable(package="tf_ecg")
+class AffineFrozenBatchNormalization(layers.BatchNormalization):
+    """BatchNorm whose γ and β do not train while it still normalises with batch statistics
+    and updates its moving averages in training: what PyTorch does for a BN whose parameters
+    have ``requires_grad=False`` (a Keras ``trainable=False`` BN switches to inference mode)."""
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        for variable in (self.gamma, self.beta):
+            variable.trainable = False
+
+
+def inception_block(x, index: int, kernel_sizes, nb_filters: int, bottleneck_size: int, frozen: bool = False):
+    """Bottleneck -> three conv branches + max-pool branch -> concat -> BN -> ReLU.
+
+    ``frozen``: the e18 transfer freezing ("first 7 parameter tensors"): convs frozen, BN
+    γ/β frozen but BN statistics still live (AffineFrozenBatchNormalization).
+    """
     prefix = f"block{index}"
-    bottleneck = _conv(bottleneck_size, 1, f"{prefix}_bottleneck")(x)
-    branches = [_conv(nb_filters, k, f"{prefix}_conv{k}")(bottleneck) for k in kernel_sizes]
+    trainable = not frozen
+    bottleneck = _conv(bottleneck_size, 1, f"{prefix}_bottleneck", trainable)(x)
+    branches = [_conv(nb_filters, k, f"{prefix}_conv{k}", trainable)(bottleneck) for k in kernel_sizes]
     pooled = layers.MaxPooling1D(3, strides=1, padding="same", name=f"{prefix}_maxpool")(x)
-    branches.append(_conv(nb_filters, 1, f"{prefix}_pool_conv")(pooled))
+    branches.append(_conv(nb_filters, 1, f"{prefix}_pool_conv", trainable)(pooled))
     x = layers.Concatenate(axis=-1, name=f"{prefix}_concat")(branches)
-    x = torch_batch_norm(name=f"{prefix}_bn")(x)
+    norm = AffineFrozenBatchNormalization if frozen else layers.BatchNormalization
+    x = norm(momentum=0.9, epsilon=1e-5, name=f"{prefix}_bn")(x)
     return layers.ReLU(name=f"{prefix}_relu")(x)
 
 
 def inception1d_backbone(inputs, depth: int = 6, kernel_size: int = 40, nb_filters: int = 32,
-                         bottleneck_size: int = 32, use_residual: bool = True):
+                         bottleneck_size: int = 32, use_residual: bool = True, freeze_first_block: bool = False):
     kernel_sizes = _kernel_sizes(kernel_size)
     channels = 4 * nb_filters
     x = residual = inputs
     for d in range(depth):
-        x = inception_block(x, d, kernel_sizes, nb_filters, bottleneck_size)
+        x = inception_block(x, d, kernel_sizes, nb_filters, bottleneck_size, frozen=freeze_first_block and d == 0)
         if use_residual and d % 3 == 2:
             shortcut = _conv(channels, 1, f"shortcut{d // 3}_conv")(residual)
             shortcut = torch_batch_norm(name=f"shortcut{d // 3}_bn")(shortcut)
@@ -79,10 +97,16 @@ def inception1d_head_features(x, lin_ftrs: int = 128, ps_head: float = 0.5):
 def build_inception1d(num_outputs: int = 1, input_length: int = 5000, num_leads: int = 8,
                       depth: int = 6, kernel_size: int = 40, nb_filters: int = 32,
                       bottleneck_size: int = 32, use_residual: bool = True, lin_ftrs: int = 128,
-                      ps_head: float = 0.5, name: str = "inception1d") -> keras.Model:
-    """Inception1d with ``num_outputs`` linear outputs (1: a regressor, 5: class logits)."""
+                      ps_head: float = 0.5, freeze_first_block: bool = False,
+                      name: str = "inception1d") -> keras.Model:
+    """Inception1d with ``num_outputs`` linear outputs (1: a regressor, 5: class logits).
+
+    ``freeze_first_block``: transfer scheme B of e18 (regression -> classification):
+    block 0's convolutions and BN γ/β frozen; load the regressor's weights with the
+    recipe option ``model.initial_weights`` (the new output layer is left fresh).
+    """
     inputs = keras.Input((input_length, num_leads), name="ecg")
-    x = inception1d_backbone(inputs, depth, kernel_size, nb_filters, bottleneck_size, use_residual)
+    x = inception1d_backbone(inputs, depth, kernel_size, nb_filters, bottleneck_size, use_residual, freeze_first_block)
     features = inception1d_head_features(x, lin_ftrs, ps_head)
     outputs = _dense(num_outputs, lin_ftrs, "head_output")(features)
     return keras.Model(inputs, outputs, name=name)

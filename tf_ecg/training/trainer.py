@@ -69,9 +69,34 @@ def training_metrics(task: str, num_classes: int) -> list:
     return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc", multi_label=True)]
 
 
+def copy_matching_weights(model: keras.Model, source_file: str | Path) -> list[str]:
+    """Weights of a trained ``.keras`` model copied into layers of the same name and shapes
+    (transfer learning); returns the names of the layers left as they were."""
+    from tf_ecg.errors import ECGDataError
+
+    source_file = Path(source_file)
+    if not source_file.is_file():
+        raise ECGDataError(source_file, "initial weights not found")
+    source = {layer.name: layer for layer in keras.models.load_model(source_file, compile=False).layers}
+    skipped = []
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        donor = source.get(layer.name)
+        if donor is None or [w.shape for w in donor.weights] != [w.shape for w in layer.weights]:
+            skipped.append(layer.name)
+            continue
+        for target, value in zip(layer.weights, donor.weights):
+            target.assign(value)  # by variable, so frozen γ/β (non-trainable) are copied too
+    return skipped
+
+
 def compile_model(recipe: Recipe, num_outputs: int) -> keras.Model:
     options = dict(recipe.model.get("options", {}))
     model = build_model(recipe.model["name"], **options)
+    if recipe.model.get("initial_weights"):
+        skipped = copy_matching_weights(model, recipe.model["initial_weights"])
+        print(f"initial weights from {recipe.model['initial_weights']}; left fresh: {skipped}")
     if model.output_shape[-1] != num_outputs:
         raise ValueError(f"model {recipe.model['name']} has {model.output_shape[-1]} outputs, "
                          f"the data has {num_outputs}: set model.options")
