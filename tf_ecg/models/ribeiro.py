@@ -108,4 +108,4 @@ def build_autoecg_transfer(base_weights: str | None = None, name: str = "autoecg
     for i, units in enumerate((32, 64, 128)):
         x = layers.Dense(units, activation="relu", name=f"transfer_dense{i + 1}")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="transfer_output")(x)
-    return keras.Model(base.inputs, outputs, name=name)
+    return keras.Model(base.input, outputs, name=name)
