@@ -9,6 +9,7 @@ import pytest
 import tf_ecg
 from tf_ecg.cli import main
 from tf_ecg.data.glucose import DATE_SPLIT, cached_study_beats, study_beats
+from tf_ecg.errors import ECGDataError
 from tf_ecg.evaluation.glucose import evaluate_comparator, evaluate_supervised, reference_bank
 from tf_ecg.export import export_model, predict_file
 from tf_ecg.models.effnetv2 import make_divisible
@@ -111,6 +112,10 @@ def test_predict_on_apple_watch_exports(supervised, shared_data, tmp_path):
     health.write_text("Name,Jane Doe\nRecorded Date,2023-10-07 09:00:00 +0800\nClassification,Sinus Rhythm\n"
                       "Sample Rate,512 hertz\nLead,Lead I\nUnit,µV\n\n" + recording.read_text(), encoding="utf-8")
     assert predict_file(saved, health)["summary"] == result["summary"]
+    short = tmp_path / "ecg_short.csv"
+    short.write_text("\n".join(recording.read_text().splitlines()[:1800]))
+    with pytest.raises(ECGDataError, match=r"ecg_short\.csv: 1800 samples: too short"):
+        predict_file(saved, short)
 
 
 def test_comparator_recipe_trains_on_pairs(shared_data, tmp_path, capsys):

@@ -54,13 +54,22 @@ def segment_beats(signal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(beats, dtype=np.float64).reshape(-1, BEAT_LENGTH), np.asarray(positions, np.int64)
 
 
+def trimmed_beats(signal: np.ndarray, path: str | Path, leading_samples_removed: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(beats, R-peak positions in ``signal``) of a whole recording, its start discarded as the
+    original does; ``leading_samples_removed`` = 10 for files already without their first 10."""
+    skip = SKIPPED_SAMPLES - leading_samples_removed
+    if len(signal) <= skip + BEAT_LENGTH:
+        raise ECGDataError(path, f"{len(signal)} samples: too short for beats after skipping {skip}")
+    beats, positions = segment_beats(signal[skip:])
+    if len(beats) == 0:
+        raise ECGDataError(path, f"no complete beat found after the first {skip} samples")
+    return beats, positions + skip
+
+
 def recording_beats(path: str | Path, leading_samples_removed: int = 0) -> np.ndarray:
     """Beats of one recording file; ``leading_samples_removed`` = 10 for the 2024-01 files."""
-    ecg = read_applewatch_csv(path)
-    skip = SKIPPED_SAMPLES - leading_samples_removed
-    if len(ecg.signal) <= skip + BEAT_LENGTH:
-        raise ECGDataError(path, f"{len(ecg.signal)} samples: too short for beats after skipping {skip}")
-    return segment_beats(ecg.signal[skip:])[0]
+    return trimmed_beats(read_applewatch_csv(path).signal, path, leading_samples_removed)[0]
 
 
 @dataclass

@@ -80,14 +80,12 @@ def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: 
         if len(windows) == 0:
             raise ECGDataError(path, "no complete beat found (R-peak detection found no usable peaks)")
     elif spec.kind == "glucose_beat":
-        from tf_ecg.data.glucose import SKIPPED_SAMPLES, segment_beats
+        from tf_ecg.data.glucose import trimmed_beats
 
         # As the glucose study: drop the first ~3 s, R peaks from the cleaned signal,
         # beats from the raw one, RR interval appended.
-        beats, starts = segment_beats(signal[SKIPPED_SAMPLES:, 0])
-        if len(beats) == 0:
-            raise ECGDataError(path, "no complete beat found after the first 3 s")
-        windows, starts = beats[..., None].astype(np.float32), starts + SKIPPED_SAMPLES
+        beats, starts = trimmed_beats(signal[:, 0], path)
+        windows = beats[..., None].astype(np.float32)
     else:
         raise ValueError(f"unknown input kind {spec.kind!r}")
     return normalise(windows, spec.normalisation), starts

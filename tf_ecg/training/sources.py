@@ -119,8 +119,8 @@ def mitbih_beats(data_root=None, before: int = 80, after: int = 80, split: str =
 def glucose_beats(data_root=None, split: str = "date_2024_01_11") -> Splits:
     """Apple Watch beats of the glucose study (383 samples in uV + RR), split by date.
 
-    Labels 0 = fast, 1 = glucose. ``info["additional"]`` holds the January 2024 beats
-    when ``applewatch-glucose-2024-01/`` sits beside the study folder.
+    Labels 0 = fast, 1 = glucose. (The January 2024 recordings are an evaluation set of
+    their own: ``tf_ecg.data.glucose.study_beats(..., leading_samples_removed=10)``.)
     """
     if split != "date_2024_01_11":
         raise ValueError(f"unknown glucose split {split!r}")
@@ -132,9 +132,6 @@ def glucose_beats(data_root=None, split: str = "date_2024_01_11") -> Splits:
 
     parts = {name: beats.dates(dates) for name, dates in glucose.DATE_SPLIT.items()}
     info = {name: {"beats": len(part.labels), "glucose": int(part.labels.sum())} for name, part in parts.items()}
-    later_dir = study_dir.parent / "applewatch-glucose-2024-01"
-    if later_dir.is_dir():
-        info["additional"] = {"dir": str(later_dir)}
     spec = InputSpec("glucose_beat", 512, glucose.BEAT_LENGTH, ["I"], 1, normalisation="none")
     return Splits(arrays(parts["train"]), arrays(parts["val"]), arrays(parts["test"]), spec,
                   list(glucose.CLASS_NAMES), info)

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from tf_ecg.data.pipelines import array_dataset, pairs_from_halves
+from tf_ecg.errors import ECGDataError
 from tf_ecg.evaluation.metrics import evaluation_report
 from tf_ecg.evaluation.plots import figure_to_png, report_figures
 from tf_ecg.registry import build_model
@@ -72,8 +73,6 @@ def training_metrics(task: str, num_classes: int) -> list:
 def copy_matching_weights(model: keras.Model, source_file: str | Path) -> list[str]:
     """Weights of a trained ``.keras`` model copied into layers of the same name and shapes
     (transfer learning); returns the names of the layers left as they were."""
-    from tf_ecg.errors import ECGDataError
-
     source_file = Path(source_file)
     if not source_file.is_file():
         raise ECGDataError(source_file, "initial weights not found")
