@@ -162,6 +162,21 @@ def cmd_download(args) -> int:
     return 0
 
 
+def cmd_heartbeats(args) -> int:
+    from tf_ecg.data.heartbeats import PUBLISHED_COUNTS, build_heartbeats, heartbeat_files, write_kaggle_csv
+    from tf_ecg.data.paths import dataset_dir
+
+    started = time.perf_counter()
+    train, test = build_heartbeats(dataset_dir("mitdb", args.data_root), test_fraction=0.2, seed=args.seed)
+    out = Path(args.out) if args.out else dataset_dir("heartbeats", args.data_root, must_exist=False)
+    for path, part in zip(heartbeat_files(out), (train, test)):
+        write_kaggle_csv(path, part)
+    summary = {"out": str(out), "seconds": round(time.perf_counter() - started, 1),
+               "counts": {"train": train.counts(), "test": test.counts()}, "published": PUBLISHED_COUNTS}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_synth(args) -> int:
     from tf_ecg.deepfake import generate_ecgs, write_ecgs
 
@@ -234,6 +249,13 @@ def parser() -> argparse.ArgumentParser:
     data_root_option(download)
     download.add_argument("--base-url", help="PhysioNet mirror (default https://physionet.org/files/)")
     download.add_argument("--limit", type=int, help="only the first N records")
+
+    heartbeats = data_verbs.add_parser("heartbeats", help="rebuild the Kaggle MIT-BIH heartbeat CSVs "
+                                                          "(187 samples at 125 Hz) from the raw records")
+    heartbeats.set_defaults(function=cmd_heartbeats)
+    data_root_option(heartbeats)
+    heartbeats.add_argument("--out", help="output folder (default <data root>/heartbeats)")
+    heartbeats.add_argument("--seed", type=int, default=0, help="seed of the stratified 80/20 split")
 
     synth = add("synth", cmd_synth, "generate 10-s 8-lead DeepFake ECGs with the Pulse2Pulse port")
     synth.add_argument("--n", type=int, required=True, help="number of ECGs")

@@ -1,8 +1,15 @@
-"""ECG interval labels from R-peak detection (neurokit2), with a quality flag.
+"""ECG interval labels (HR, PR, QRS, QT) from R-peak detection and wave delineation
+(neurokit2), with a quality flag.
 
-Heart rate is measured from the R peaks of one lead. A record fails the quality check
-(and should be dropped, not guessed) when too few peaks are found, the rate is
-outside a physiological range, or the RR intervals are too irregular for a stable mean.
+Heart rate comes from the R peaks of one lead. PR, QRS and QT are "global" intervals in
+the GE 12SL / MUSE sense: every lead is delineated at the same R peaks (neurokit2's
+``prominence`` method) and, per beat, the onsets are taken early and the offsets late
+across leads (15th / 85th percentile, which ignores a single misplaced lead). The record
+value is the median over beats, in ms.
+
+A record fails the quality check (drop it, never guess) when too few peaks are found, the
+rate is outside a physiological range, the RR intervals are too irregular for a stable
+mean, fewer than half of the beats were delineated, or an interval is implausible.
 """
 
 from __future__ import annotations
@@ -11,19 +18,36 @@ import warnings
 
 import neurokit2 as nk
 import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
 
 MIN_PEAKS = 4
-HR_RANGE = (25.0, 250.0)
 MAX_RR_VARIATION = 0.5  # coefficient of variation of RR intervals
+INTERVALS = ("HR", "PR", "QRS", "QT")
+PLAUSIBLE = {"HR": (25.0, 250.0), "PR": (60.0, 400.0), "QRS": (40.0, 250.0), "QT": (200.0, 700.0)}
+EARLY, LATE = 15, 85  # percentiles across leads for onsets / offsets
+MIN_DELINEATED_FRACTION = 0.5
+
+
+def _clean(lead: np.ndarray, sampling_rate: float) -> np.ndarray:
+    return nk.ecg_clean(np.asarray(lead, dtype=np.float64), sampling_rate=sampling_rate)
 
 
 def r_peaks(lead: np.ndarray, sampling_rate: float) -> np.ndarray:
     """R-peak sample indices of one lead (neurokit2's default detector, after its cleaning)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cleaned = nk.ecg_clean(np.asarray(lead, dtype=np.float64), sampling_rate=sampling_rate)
-        _, info = nk.ecg_peaks(cleaned, sampling_rate=sampling_rate)
+        _, info = nk.ecg_peaks(_clean(lead, sampling_rate), sampling_rate=sampling_rate)
     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+
+
+def _rate_from_peaks(peaks: np.ndarray, sampling_rate: float) -> tuple[float, bool]:
+    if len(peaks) < MIN_PEAKS:
+        return float("nan"), False
+    rr = np.diff(peaks) / sampling_rate
+    rate = 60.0 / rr.mean()
+    low, high = PLAUSIBLE["HR"]
+    return float(rate), bool(low <= rate <= high and rr.std() / rr.mean() <= MAX_RR_VARIATION)
 
 
 def heart_rate(lead: np.ndarray, sampling_rate: float) -> tuple[float, bool]:
@@ -32,9 +56,66 @@ def heart_rate(lead: np.ndarray, sampling_rate: float) -> tuple[float, bool]:
         peaks = r_peaks(lead, sampling_rate)
     except Exception:  # noqa: BLE001 - a failed detection is a failed quality check
         return float("nan"), False
-    if len(peaks) < MIN_PEAKS:
-        return float("nan"), False
-    rr = np.diff(peaks) / sampling_rate
-    rate = 60.0 / rr.mean()
-    ok = HR_RANGE[0] <= rate <= HR_RANGE[1] and rr.std() / rr.mean() <= MAX_RR_VARIATION
-    return float(rate), bool(ok)
+    return _rate_from_peaks(peaks, sampling_rate)
+
+
+def _per_beat(points, n_beats: int) -> np.ndarray:
+    values = np.asarray(points, dtype=np.float64)[:n_beats]
+    return np.pad(values, (0, n_beats - len(values)), constant_values=np.nan)
+
+
+def _across_leads(values: np.ndarray, percentile: float) -> np.ndarray:
+    """Per-beat percentile over leads (rows), NaN where no lead delineated the beat."""
+    result = np.full(values.shape[1], np.nan)
+    seen = np.isfinite(values).any(axis=0)
+    result[seen] = np.nanpercentile(values[:, seen], percentile, axis=0)
+    return result
+
+
+def ecg_intervals(signal: np.ndarray, sampling_rate: float, rate_lead: int = 1) -> dict:
+    """HR (bpm), PR, QRS and QT (ms) of one multi-lead recording ``(samples, leads)``, plus
+    ``ok``: False when any of them failed the quality check (its value is then NaN or
+    untrustworthy). R peaks come from ``rate_lead`` (lead II of I, II, V1-V6)."""
+    signal = np.asarray(signal, dtype=np.float64)
+    if signal.ndim == 1:
+        signal = signal[:, None]
+    labels = dict.fromkeys(INTERVALS, float("nan"))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cleaned = [_clean(signal[:, j], sampling_rate) for j in range(signal.shape[1])]
+            _, info = nk.ecg_peaks(cleaned[min(rate_lead, len(cleaned) - 1)], sampling_rate=sampling_rate)
+            peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+            labels["HR"], ok = _rate_from_peaks(peaks, sampling_rate)
+            if not ok:
+                return {**labels, "ok": False}
+            waves = {"ECG_P_Onsets": [], "ECG_R_Onsets": [], "ECG_R_Offsets": [], "ECG_T_Offsets": []}
+            for lead in cleaned:
+                _, points = nk.ecg_delineate(lead, peaks, sampling_rate=sampling_rate, method="prominence")
+                for key in waves:
+                    waves[key].append(_per_beat(points[key], len(peaks)))
+    except Exception:  # noqa: BLE001 - a failed delineation is a failed quality check
+        return {**labels, "ok": False}
+    waves = {key: np.array(rows) for key, rows in waves.items()}
+    qrs_onset = _across_leads(waves["ECG_R_Onsets"], EARLY)
+    per_beat = {
+        "PR": qrs_onset - _across_leads(waves["ECG_P_Onsets"], EARLY),
+        "QRS": _across_leads(waves["ECG_R_Offsets"], LATE) - qrs_onset,
+        "QT": _across_leads(waves["ECG_T_Offsets"], LATE) - qrs_onset,
+    }
+    ok = True
+    for name, values in per_beat.items():
+        values = values[np.isfinite(values)] * 1000.0 / sampling_rate
+        low, high = PLAUSIBLE[name]
+        if len(values) < MIN_DELINEATED_FRACTION * len(peaks):
+            ok = False
+            continue
+        labels[name] = float(np.median(values))
+        ok &= low <= labels[name] <= high
+    return {**labels, "ok": bool(ok)}
+
+
+def interval_table(signals, sampling_rate: float, rate_lead: int = 1, index=None, desc: str = "intervals") -> pd.DataFrame:
+    """:func:`ecg_intervals` for every recording: one row each, columns HR, PR, QRS, QT, ok."""
+    rows = [ecg_intervals(s, sampling_rate, rate_lead) for s in tqdm(signals, desc=desc, unit="ecg")]
+    return pd.DataFrame(rows, index=index, columns=[*INTERVALS, "ok"])

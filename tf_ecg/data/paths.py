@@ -1,7 +1,8 @@
 """Where the data sets live: an explicit root, else $TF_ECG_DATA_ROOT, else ~/tf_ecg_data.
 
 Layout under the root (PhysioNet's own layout inside each folder):
-``mitdb/``, ``ptbxl/``, ``code-test/``, ``applewatch-glucose/``.
+``mitdb/``, ``ptbxl/``, ``code-test/``, ``applewatch-glucose/``; ``heartbeats/`` holds the
+Kaggle-format MIT-BIH CSVs (``tf-ecg data heartbeats`` or a user's Kaggle download).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from tf_ecg.errors import ECGDataError
 
 DATA_ROOT_ENV = "TF_ECG_DATA_ROOT"
 DATASET_DIRS = {"mitdb": "mitdb", "ptb-xl": "ptbxl", "code-test": "code-test",
-                "applewatch-glucose": "applewatch-glucose"}
+                "applewatch-glucose": "applewatch-glucose", "heartbeats": "heartbeats"}
 
 
 def data_root(root: str | os.PathLike | None = None) -> Path:

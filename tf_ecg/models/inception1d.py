@@ -110,3 +110,52 @@ def build_inception1d(num_outputs: int = 1, input_length: int = 5000, num_leads:
     features = inception1d_head_features(x, lin_ftrs, ps_head)
     outputs = _dense(num_outputs, lin_ftrs, "head_output")(features)
     return keras.Model(inputs, outputs, name=name)
+
+
+REGRESSION_TARGETS = ("HR", "QRS", "PR", "QT")
+
+
+def _feature_extractor(target: str, weights: str | None, input_length: int, num_leads: int) -> keras.Model:
+    """A regressor up to its 128 head features, frozen, as a named sub-model."""
+    if weights:
+        regressor = keras.saving.load_model(weights, compile=False)
+        if regressor.input_shape[1:] != (input_length, num_leads):
+            raise ValueError(f"regressor {weights} takes {regressor.input_shape[1:]}, "
+                             f"the combined model {(input_length, num_leads)}")
+    else:
+        regressor = build_inception1d(1, input_length, num_leads)
+    extractor = keras.Model(regressor.input, regressor.get_layer("head_dropout2").output,
+                            name=f"{target.lower()}_features")
+    extractor.trainable = False
+    return extractor
+
+
+@register("inception1d_combined")
+def build_inception1d_combined(regressor_weights: dict | None = None, num_outputs: int = 5,
+                               input_length: int = 5000, num_leads: int = 8,
+                               mlp_units=(256, 128, 64, 32, 16), dropout: float = 0.5,
+                               name: str = "inception1d_combined") -> keras.Model:
+    """Transfer scheme A of e18 (``Inception1dCombined`` v1): the four interval regressors
+    (HR, QRS, PR, QT), frozen and without their final Linear, each give 128 features; the
+    512 concatenated features go through an MLP 512-256-128-64-32-16 (ReLU, Dropout 0.5)
+    to ``num_outputs`` logits.
+
+    ``regressor_weights``: {target: path of a trained regressor's .keras}; a missing
+    target gets a randomly initialised (still frozen) regressor.
+    """
+    regressor_weights = regressor_weights or {}
+    unknown = set(regressor_weights) - set(REGRESSION_TARGETS)
+    if unknown:
+        raise ValueError(f"unknown regression targets {sorted(unknown)}; known: {list(REGRESSION_TARGETS)}")
+    inputs = keras.Input((input_length, num_leads), name="ecg")
+    features = [_feature_extractor(t, regressor_weights.get(t), input_length, num_leads)(inputs)
+                for t in REGRESSION_TARGETS]
+    x = layers.Concatenate(name="combined_features")(features)
+    fan_in = x.shape[-1]
+    for i, units in enumerate(mlp_units):
+        x = _dense(units, fan_in, f"combined_dense{i}")(x)
+        x = layers.ReLU(name=f"combined_relu{i}")(x)
+        x = layers.Dropout(dropout, name=f"combined_dropout{i}")(x)
+        fan_in = units
+    outputs = _dense(num_outputs, fan_in, "combined_output")(x)
+    return keras.Model(inputs, outputs, name=name)

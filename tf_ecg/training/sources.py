@@ -6,7 +6,9 @@ arrays plus an :class:`InputSpec` that tells inference how to prepare new record
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -16,7 +18,7 @@ from tqdm.auto import tqdm
 
 from tf_ecg.data import code, glucose, mitbih, ptbxl
 from tf_ecg.data.beats import beat_windows
-from tf_ecg.data.intervals import heart_rate
+from tf_ecg.data.intervals import INTERVALS, heart_rate, interval_table
 from tf_ecg.data.paths import dataset_dir
 from tf_ecg.data.spec import InputSpec, normalise
 
@@ -56,27 +58,36 @@ def random_split(n: int, fractions=(0.7, 0.1, 0.2), seed: int = 0) -> list[np.nd
     return np.split(order, cuts)
 
 
-@register_source("deepfake_hr")
-def deepfake_heart_rate(data_root=None, n_ecgs: int = 1000, seed: int = 0, sampling_rate: int = 100,
-                        hr_lead: str = "II", fractions=(0.7, 0.1, 0.2)) -> Splits:
-    """DeepFake 8-lead ECGs labelled with the heart rate measured from their R peaks.
+def _interval_labels(signals: np.ndarray, sampling_rate: float, target: str) -> tuple[np.ndarray, np.ndarray]:
+    """(label, quality ok) per recording of I, II, V1-V6 signals; HR needs only R peaks."""
+    if target not in INTERVALS:
+        raise ValueError(f"unknown interval target {target!r}; known: {list(INTERVALS)}")
+    if target == "HR":
+        labels = [heart_rate(s[:, 1], sampling_rate) for s in tqdm(signals, desc="R peaks -> HR", unit="ecg")]
+        return np.array([v for v, _ in labels], np.float32), np.array([ok for _, ok in labels])
+    table = interval_table(signals, sampling_rate, rate_lead=1, desc=f"delineation -> {target}")
+    return table[target].to_numpy(np.float32), table["ok"].to_numpy(bool)
+
+
+@register_source("deepfake_intervals")
+def deepfake_intervals(data_root=None, target: str = "HR", n_ecgs: int = 1000, seed: int = 0,
+                       sampling_rate: int = 500, fractions=(0.7, 0.1, 0.2)) -> Splits:
+    """DeepFake 8-lead ECGs labelled with one interval (HR in bpm; PR, QRS or QT in ms)
+    measured on the generated 500 Hz signal (tf_ecg.data.intervals), random split.
 
     Needs no data root: the ECGs come from the Pulse2Pulse port (tf_ecg.deepfake).
-    Records whose R-peak detection fails the quality check are dropped.
+    Records whose R-peak detection or delineation fails the quality check are dropped.
     """
     from tf_ecg.deepfake import LEADS, SAMPLING_RATE, generate_ecgs
 
     ecgs = generate_ecgs(n_ecgs, seed=seed).astype(np.float32)
-    lead = LEADS.index(hr_lead)
-    labels = [heart_rate(e[:, lead], SAMPLING_RATE) for e in tqdm(ecgs, desc="R peaks -> HR", unit="ecg")]
-    rates = np.array([r for r, _ in labels], dtype=np.float32)
-    ok = np.array([q for _, q in labels])
+    values, ok = _interval_labels(ecgs, SAMPLING_RATE, target)
     factor = SAMPLING_RATE // sampling_rate
     x = decimate(ecgs[ok], factor, axis=1, zero_phase=True) if factor > 1 else ecgs[ok]
-    x, y = normalise(np.asarray(x), "minmax_per_lead"), rates[ok, None]
+    x, y = normalise(np.asarray(x), "minmax_per_lead"), values[ok, None]
     parts = random_split(len(x), fractions, seed)
     spec = InputSpec("segment", sampling_rate, x.shape[1], list(LEADS), len(LEADS))
-    return Splits(*[(x[p], y[p]) for p in parts], spec, ["HR"],
+    return Splits(*[(x[p], y[p]) for p in parts], spec, [target],
                   {"generated": n_ecgs, "dropped_by_quality": int((~ok).sum())})
 
 
@@ -191,3 +202,38 @@ def ptbxl_superclass(data_root=None, sampling_rate: int = 500, leads=("I", "II",
     spec = InputSpec("segment", sampling_rate, 10 * sampling_rate, list(leads), len(leads))
     return Splits(arrays(split["train"]), arrays(split["val"]), arrays(split["test"]), spec, list(classes),
                   {name: len(ids) for name, ids in split.items()})
+
+
+@register_source("ptbxl_intervals")
+def ptbxl_intervals(data_root=None, target: str = "HR", sampling_rate: int = 500,
+                    leads=("I", "II", "V1", "V2", "V3", "V4", "V5", "V6"), train_folds=range(1, 9), val_folds=(9,),
+                    test_folds=(10,)) -> Splits:
+    """e18's interval regression on PTB-XL: the single-superclass records (as the original's
+    PTB-XL+ set), 8 leads, per-lead min-max, one target (HR bpm; PR, QRS, QT ms) measured
+    from the 500 Hz record by delineation (PTB-XL+ is not available offline); records that
+    fail the quality check are dropped. Split by strat_fold."""
+    ptbxl_dir = dataset_dir("ptb-xl", data_root)
+    table = ptbxl_interval_table(str(ptbxl_dir), tuple(leads))
+    labels = table.loc[table["ok"], target].astype(np.float32)
+    metadata = ptbxl.load_metadata(ptbxl_dir)
+    split = ptbxl.fold_split(metadata.loc[labels.index], train_folds, val_folds, test_folds)
+
+    def arrays(ids):
+        x = ptbxl.load_signals(ptbxl_dir, metadata, ids, sampling_rate, leads=list(leads))
+        return normalise(x, "minmax_per_lead"), labels.loc[ids].to_numpy()[:, None]
+
+    spec = InputSpec("segment", sampling_rate, 10 * sampling_rate, list(leads), len(leads))
+    info = {name: len(ids) for name, ids in split.items()}
+    info["dropped_by_quality"] = int((~table["ok"]).sum())
+    return Splits(arrays(split["train"]), arrays(split["val"]), arrays(split["test"]), spec, [target], info)
+
+
+@functools.lru_cache(maxsize=4)
+def ptbxl_interval_table(ptbxl_dir: str, leads: tuple[str, ...]) -> pd.DataFrame:
+    """HR, PR, QRS, QT and ok of every single-superclass PTB-XL record (500 Hz), indexed by
+    ecg_id; cached per process so the four regressors of one run measure once."""
+    ptbxl_dir = Path(ptbxl_dir)
+    metadata = ptbxl.load_metadata(ptbxl_dir)
+    ids = ptbxl.single_superclass_labels(metadata, ptbxl.load_scp_statements(ptbxl_dir)).index
+    signals = ptbxl.load_signals(ptbxl_dir, metadata, ids, 500, leads=list(leads))
+    return interval_table(signals, 500, rate_lead=list(leads).index("II"), index=ids, desc="PTB-XL delineation")

@@ -17,10 +17,13 @@ from tf_ecg.evaluation.metrics import evaluation_report
 from tf_ecg.evaluation.plots import figure_to_png, report_figures
 from tf_ecg.registry import build_model
 from tf_ecg.training.callbacks import EvaluationImages, ValidationMacroAUC, dataset_targets, epoch_schedule
+from tf_ecg.training.losses import FocalLoss
+from tf_ecg.training.optimizers import AdaBound
 from tf_ecg.training.recipe import Recipe
 from tf_ecg.training.sources import Splits, load_source
 
 BEST, FINAL = "best.keras", "final.keras"
+CUSTOM_OBJECTS = {"FocalLoss": FocalLoss, "AdaBound": AdaBound}  # recipe names of tf_ecg's own
 
 
 @dataclass
@@ -39,7 +42,8 @@ def build_loss(training: dict):
     if isinstance(loss, str):
         return keras.losses.get(loss)
     options = {k: v for k, v in loss.items() if k != "name"}
-    built = keras.losses.get({"class_name": loss["name"], "config": options})
+    with keras.saving.CustomObjectScope(CUSTOM_OBJECTS):
+        built = keras.losses.get({"class_name": loss["name"], "config": options})
     if not isinstance(built, keras.losses.Loss):
         # keras.losses.get resolves a function name and silently drops the options
         raise ValueError(f"loss {loss['name']!r} with options {options} must name a keras.losses.Loss "
@@ -50,7 +54,8 @@ def build_loss(training: dict):
 def build_optimizer(training: dict) -> keras.optimizers.Optimizer:
     config = dict(training["optimizer"])
     name = config.pop("name")
-    return keras.optimizers.get({"class_name": name, "config": config})
+    with keras.saving.CustomObjectScope(CUSTOM_OBJECTS):
+        return keras.optimizers.get({"class_name": name, "config": config})
 
 
 def output_transform(recipe: Recipe):
