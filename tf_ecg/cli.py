@@ -167,13 +167,41 @@ def cmd_heartbeats(args) -> int:
     from tf_ecg.data.paths import dataset_dir
 
     started = time.perf_counter()
-    train, test = build_heartbeats(dataset_dir("mitdb", args.data_root), test_fraction=0.2, seed=args.seed)
+    train, test = build_heartbeats(dataset_dir("mitdb", args.data_root), args.records, test_fraction=0.2,
+                                   seed=args.seed)
     out = Path(args.out) if args.out else dataset_dir("heartbeats", args.data_root, must_exist=False)
     for path, part in zip(heartbeat_files(out), (train, test)):
         write_kaggle_csv(path, part)
     summary = {"out": str(out), "seconds": round(time.perf_counter() - started, 1),
                "counts": {"train": train.counts(), "test": test.counts()}, "published": PUBLISHED_COUNTS}
     print(json.dumps(summary, indent=2))
+    return 0
+
+
+def cmd_leave_one_out(args) -> int:
+    import tomllib
+    from dataclasses import fields
+
+    from tf_ecg.data.paths import dataset_dir
+    from tf_ecg.training.leave_one_out import LeaveOneOutConfig, run_leave_one_out
+
+    with open(args.recipe, "rb") as handle:
+        options = tomllib.load(handle).get("leave_one_out", {})
+    overrides = {"epochs": args.epochs, "fine_tune_epochs": args.fine_tune_epochs}
+    options.update({k: v for k, v in overrides.items() if v is not None})
+    if args.no_transfer:
+        options["transfer"] = False
+    options["output_activation"] = options.get("output_activation") or None
+    known = {f.name for f in fields(LeaveOneOutConfig)}
+    if set(options) - known:
+        raise ValueError(f"unknown [leave_one_out] options {sorted(set(options) - known)} in {args.recipe}")
+    report = run_leave_one_out(dataset_dir("mitdb", args.data_root), Path(args.out), args.records,
+                               LeaveOneOutConfig(**options), pool=args.pool)
+    for variant, scores in report["variants"].items():
+        aami = scores["pooled_aami"]["se_ppv"]
+        print(f"{variant}: accuracy {scores['pooled']['accuracy']:.4f}, macro-F1 {scores['pooled']['macro_f1']:.3f}, "
+              f"SVEB Se/+P {aami['S']['Se']:.3f}/{aami['S']['+P']:.3f}, VEB Se/+P {aami['V']['Se']:.3f}/{aami['V']['+P']:.3f}")
+    print(f"report: {Path(args.out) / 'report.json'}")
     return 0
 
 
@@ -256,6 +284,18 @@ def parser() -> argparse.ArgumentParser:
     data_root_option(heartbeats)
     heartbeats.add_argument("--out", help="output folder (default <data root>/heartbeats)")
     heartbeats.add_argument("--seed", type=int, default=0, help="seed of the stratified 80/20 split")
+    heartbeats.add_argument("--records", nargs="+", help="only these records (default: all present)")
+
+    loo = add("leave-one-out", cmd_leave_one_out, "MIT-BIH leave-one-patient-out with loo_conv1d, with and "
+                                                  "without patient transfer (resumable per fold)")
+    loo.add_argument("--out", required=True, help="folder for folds, TensorBoard logs and report.json")
+    data_root_option(loo)
+    loo.add_argument("--recipe", default=str(RECIPES_DIR / "loo_conv1d_leave_one_out.toml"))
+    loo.add_argument("--records", nargs="+", help="only these held-out records (default: all)")
+    loo.add_argument("--pool", nargs="+", help="records that make up the data set (default: all present)")
+    loo.add_argument("--epochs", type=int)
+    loo.add_argument("--fine-tune-epochs", type=int)
+    loo.add_argument("--no-transfer", action="store_true", help="baseline only")
 
     synth = add("synth", cmd_synth, "generate 10-s 8-lead DeepFake ECGs with the Pulse2Pulse port")
     synth.add_argument("--n", type=int, required=True, help="number of ECGs")
@@ -273,10 +313,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.function(args)
-    except (ECGDataError, WeightFileError) as error:
-        print(f"tf-ecg: error: {error}", file=sys.stderr)
-        return 2
-    except KeyError as error:  # unknown model name and the like
+    except (ECGDataError, WeightFileError, KeyError, ValueError) as error:
+        # bad input, unknown model or source names, inconsistent options: a message, not a traceback
         print(f"tf-ecg: error: {error}", file=sys.stderr)
         return 2
 

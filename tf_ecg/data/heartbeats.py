@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.signal import resample_poly
-from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from tf_ecg.data import mitbih
@@ -51,19 +50,23 @@ def _mlii(record) -> np.ndarray:
     return record.signal[:, names.index("MLII") if "MLII" in names else 0]
 
 
-def record_heartbeats(mitdb_dir: Path, record: str) -> Heartbeats:
-    """Kaggle-format beats of one MIT-BIH record (all annotated beats but the last)."""
-    signal = resample_poly(_mlii(mitbih.read_mitbih_record(mitdb_dir, record)), SAMPLING_RATE, mitbih.SAMPLING_RATE)
-    samples, symbols = mitbih.beat_annotations(mitdb_dir, record)
-    peaks = np.round(samples * SAMPLING_RATE / mitbih.SAMPLING_RATE).astype(np.int64)[:-1]
-    labels = np.array([mitbih.AAMI_CLASSES.index(mitbih.AAMI_MAP[s]) for s in symbols[:-1]], dtype=np.int64)
+def to_125_hz(lead: np.ndarray, sampling_rate: float) -> np.ndarray:
+    """Polyphase resampling of one lead to the Kaggle set's 125 Hz."""
+    up, down = SAMPLING_RATE, int(round(sampling_rate))
+    divisor = np.gcd(up, down)
+    return resample_poly(np.asarray(lead, dtype=np.float64), up // divisor, down // divisor)
+
+
+def kachuee_beats(lead: np.ndarray, peaks: np.ndarray) -> np.ndarray:
+    """Beats (len(peaks), 187) of a 125 Hz lead: per 10-s window min-max to [0, 1], each beat
+    the 1.2 T samples from its R peak (T = the window's median RR), zero-padded."""
     window = WINDOW_SECONDS * SAMPLING_RATE
     beats = np.zeros((len(peaks), BEAT_LENGTH), dtype=np.float32)
-    for start in range(0, len(signal), window):
+    for start in range(0, len(lead), window):
         inside = np.flatnonzero((peaks >= start) & (peaks < start + window))
         if len(inside) == 0:
             continue
-        segment = signal[start:start + window]
+        segment = lead[start:start + window]
         span = segment.max() - segment.min()
         segment = (segment - segment.min()) / span if span > 0 else np.zeros_like(segment)
         rr = np.diff(peaks[inside])
@@ -72,21 +75,33 @@ def record_heartbeats(mitdb_dir: Path, record: str) -> Heartbeats:
         for i in inside:
             piece = segment[peaks[i] - start:peaks[i] - start + length]
             beats[i, :len(piece)] = piece
-    return Heartbeats(beats, labels, np.full(len(peaks), record))
+    return beats
+
+
+def record_heartbeats(mitdb_dir: Path, record: str) -> Heartbeats:
+    """Kaggle-format beats of one MIT-BIH record (all annotated beats but the last)."""
+    lead = to_125_hz(_mlii(mitbih.read_mitbih_record(mitdb_dir, record)), mitbih.SAMPLING_RATE)
+    samples, symbols = mitbih.beat_annotations(mitdb_dir, record)
+    peaks = np.round(samples * SAMPLING_RATE / mitbih.SAMPLING_RATE).astype(np.int64)[:-1]
+    labels = np.array([mitbih.AAMI_CLASSES.index(mitbih.AAMI_MAP[s]) for s in symbols[:-1]], dtype=np.int64)
+    return Heartbeats(kachuee_beats(lead, peaks), labels, np.full(len(peaks), record))
 
 
 def build_heartbeats(mitdb_dir: Path, records=None, test_fraction: float = 0.2,
                      seed: int = 0) -> tuple[Heartbeats, Heartbeats]:
-    """(train, test) rebuilt from the raw records: beat-level split stratified by class
-    (intra-patient, as the Kaggle files)."""
+    """(train, test) rebuilt from the raw records: per class, a seeded ``ceil(0.2 n)`` of the
+    beats go to the test file (intra-patient, as the Kaggle files, whose per-class test counts
+    this rounding matches for N, S, V and Q; F has one beat more there)."""
     records = mitbih.available_records(mitdb_dir) if records is None else list(records)
     parts = [record_heartbeats(mitdb_dir, r) for r in tqdm(records, desc="Kaggle heartbeats", unit="record")]
     beats = np.concatenate([p.beats for p in parts])
     labels = np.concatenate([p.labels for p in parts])
     names = np.concatenate([p.records for p in parts])
-    train, test = train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels,
-                                   random_state=seed)
-    train, test = np.sort(train), np.sort(test)
+    rng = np.random.default_rng(seed)
+    test = np.sort(np.concatenate([
+        rng.permutation(members)[:int(np.ceil(test_fraction * len(members)))]
+        for members in (np.flatnonzero(labels == c) for c in np.unique(labels))]))
+    train = np.setdiff1d(np.arange(len(labels)), test)
     return Heartbeats(beats[train], labels[train], names[train]), Heartbeats(beats[test], labels[test], names[test])
 
 

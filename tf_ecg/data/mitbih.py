@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tf_ecg.data.beats import beat_windows
 from tf_ecg.data.wfdb_records import read_annotations, read_record
 from tf_ecg.errors import ECGDataError
 
@@ -58,3 +60,34 @@ def beat_table(mitdb_dir: Path, records=None, progress: bool = False) -> pd.Data
 
 def read_mitbih_record(mitdb_dir: Path, record: str):
     return read_record(mitdb_dir / record, sampling_rate=SAMPLING_RATE, num_leads=2)
+
+
+@dataclass
+class BeatSet:
+    """Fixed windows around annotated R peaks, both leads in file order, in mV."""
+    waves: np.ndarray    # (n, before + after, 2) float32
+    symbols: np.ndarray  # (n,) annotation symbol
+    records: np.ndarray  # (n,) record name
+    samples: np.ndarray  # (n,) R-peak sample index in the record
+
+    def subset(self, mask: np.ndarray) -> "BeatSet":
+        return BeatSet(self.waves[mask], self.symbols[mask], self.records[mask], self.samples[mask])
+
+
+def record_beats(mitdb_dir: Path, record: str, before: int = 80, after: int = 80,
+                 keep=BEAT_SYMBOLS) -> BeatSet:
+    """Windows ``[R - before, R + after)`` of the beats with a symbol in ``keep``; beats whose
+    window leaves the record are dropped."""
+    signal = read_mitbih_record(mitdb_dir, record).signal
+    samples, symbols = beat_annotations(mitdb_dir, record)
+    wanted = np.isin(symbols, list(keep))
+    waves, kept = beat_windows(signal, samples[wanted], before, after)
+    return BeatSet(waves.astype(np.float32), symbols[wanted][kept], np.full(kept.sum(), record),
+                   samples[wanted][kept])
+
+
+def beat_set(mitdb_dir: Path, records=None, before: int = 80, after: int = 80, keep=BEAT_SYMBOLS) -> BeatSet:
+    """:func:`record_beats` of several records (default: all present), concatenated."""
+    records = available_records(mitdb_dir) if records is None else list(records)
+    parts = [record_beats(mitdb_dir, r, before, after, keep) for r in tqdm(records, desc="MIT-BIH beats", unit="record")]
+    return BeatSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("waves", "symbols", "records", "samples")))

@@ -13,7 +13,8 @@ from tf_ecg.errors import ECGDataError
 
 @dataclass
 class InputSpec:
-    kind: str                       # "segment": consecutive windows; "beat": windows around R peaks
+    kind: str                       # "segment": consecutive windows; "beat": windows around R peaks;
+                                    # also "glucose_beat", "code_exam", "kaggle_beat" (see prepare_windows)
     sampling_rate: float
     length: int
     leads: list[str] | None         # lead names in model order; None: the first num_leads channels
@@ -59,6 +60,17 @@ def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: 
 
         signal = select_leads(np.asarray(signal, dtype=np.float32), lead_names, spec, path)
         return normalise(to_code_format(signal, sampling_rate, path)[None], spec.normalisation), np.zeros(1, np.int64)
+    if spec.kind == "kaggle_beat":  # any rate -> 125 Hz, Kachuee beats from detected R peaks
+        from tf_ecg.data.heartbeats import SAMPLING_RATE, kachuee_beats, to_125_hz
+        from tf_ecg.data.intervals import r_peaks
+
+        lead = select_leads(np.asarray(signal, dtype=np.float32), lead_names, spec, path)[:, 0]
+        if np.isnan(lead).any():
+            raise ECGDataError(path, f"{int(np.isnan(lead).sum())} NaN samples in the signal")
+        peaks = np.round(r_peaks(lead, sampling_rate) * SAMPLING_RATE / sampling_rate).astype(np.int64)
+        if len(peaks) == 0:
+            raise ECGDataError(path, "no beat found (R-peak detection found no peaks)")
+        return kachuee_beats(to_125_hz(lead, sampling_rate), peaks)[..., None], peaks
     if not np.isclose(sampling_rate, spec.sampling_rate):
         raise ECGDataError(path, f"sampling rate is {sampling_rate:g} Hz, the model was trained "
                                  f"at {spec.sampling_rate:g} Hz")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
+from tf_ecg.data.mitbih import AAMI_CLASSES, AAMI_MAP
+
 
 def _safe_divide(numerator, denominator):
     numerator, denominator = np.asarray(numerator, float), np.asarray(denominator, float)
@@ -36,25 +38,48 @@ def _macro(per_class: dict, key: str) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def multiclass_report(y_true: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
-    """Single-label classification: y_true class indices, probabilities (n, classes)."""
+def label_report(y_true: np.ndarray, y_pred: np.ndarray, class_names) -> dict:
+    """Single-label classification from predicted class indices: accuracy, per-class
+    precision (+P) / recall (Se) / specificity / F1, macro over the classes present,
+    confusion matrix (rows = true)."""
     y_true = np.asarray(y_true).reshape(-1).astype(int)
-    probabilities = np.asarray(probabilities, dtype=float)
+    y_pred = np.asarray(y_pred).reshape(-1).astype(int)
     classes = list(range(len(class_names)))
-    y_pred = probabilities.argmax(axis=1)
-    one_hot_true, one_hot_pred = np.eye(len(classes))[y_true], np.eye(len(classes))[y_pred]
-    per_class = per_class_scores(binary_counts(one_hot_true, one_hot_pred), class_names)
-    aucs = {}
-    for i, name in enumerate(class_names):
-        if 0 < one_hot_true[:, i].sum() < len(y_true):
-            aucs[name] = float(roc_auc_score(one_hot_true[:, i], probabilities[:, i]))
-            per_class[name]["auc"] = aucs[name]
+    per_class = per_class_scores(binary_counts(np.eye(len(classes))[y_true], np.eye(len(classes))[y_pred]),
+                                 class_names)
     return {"task": "multiclass", "n": int(len(y_true)), "accuracy": float((y_pred == y_true).mean()),
             "macro_f1": _macro(per_class, "f1"), "macro_recall": _macro(per_class, "recall"),
-            "macro_auc": float(np.mean(list(aucs.values()))) if aucs else float("nan"),
             "per_class": per_class, "class_names": list(class_names),
             "confusion_matrix": confusion_matrix(y_true, y_pred, labels=classes).tolist(),
             "confusion_matrix_orientation": "rows = true class, columns = predicted class"}
+
+
+def multiclass_report(y_true: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
+    """Single-label classification: y_true class indices, probabilities (n, classes);
+    :func:`label_report` of the argmax plus one-vs-rest AUCs."""
+    y_true = np.asarray(y_true).reshape(-1).astype(int)
+    probabilities = np.asarray(probabilities, dtype=float)
+    report = label_report(y_true, probabilities.argmax(axis=1), class_names)
+    aucs = {}
+    for i, name in enumerate(class_names):
+        positives = (y_true == i).sum()
+        if 0 < positives < len(y_true):
+            aucs[name] = float(roc_auc_score(y_true == i, probabilities[:, i]))
+            report["per_class"][name]["auc"] = aucs[name]
+    report["macro_auc"] = float(np.mean(list(aucs.values()))) if aucs else float("nan")
+    return report
+
+
+def aami_report(true_symbols, predicted_symbols) -> dict:
+    """Beat-symbol predictions scored in the AAMI classes N, S (SVEB), V (VEB), F, Q, the
+    way MIT-BIH results are published: per-class Se (recall) and +P (precision)."""
+    def to_index(symbols):
+        return np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in symbols], dtype=int)
+
+    report = label_report(to_index(true_symbols), to_index(predicted_symbols), AAMI_CLASSES)
+    report["se_ppv"] = {name: {"Se": scores["recall"], "+P": scores["precision"]}
+                        for name, scores in report["per_class"].items()}
+    return report
 
 
 def multilabel_report(y_true: np.ndarray, scores: np.ndarray, class_names, thresholds=0.5) -> dict:

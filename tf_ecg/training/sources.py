@@ -14,10 +14,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 from scipy.signal import decimate
+from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
-from tf_ecg.data import code, glucose, mitbih, ptbxl
-from tf_ecg.data.beats import beat_windows
+from tf_ecg.data import code, glucose, heartbeats, mitbih, ptbxl
 from tf_ecg.data.intervals import INTERVALS, heart_rate, interval_table
 from tf_ecg.data.paths import dataset_dir
 from tf_ecg.data.spec import InputSpec, normalise
@@ -106,17 +106,12 @@ def mitbih_beats(data_root=None, before: int = 80, after: int = 80, split: str =
     available = set(mitbih.available_records(mitdb_dir))
 
     def load(record_ids):
-        xs, ys = [], []
-        for record in tqdm([r for r in record_ids if r in available and (not wanted or r in wanted)],
-                           desc="MIT-BIH beats", unit="record"):
-            signal = mitbih.read_mitbih_record(mitdb_dir, record).signal
-            peaks, symbols = mitbih.beat_annotations(mitdb_dir, record)
-            windows, kept = beat_windows(signal, peaks, before, after)
-            xs.append(windows)
-            ys.append([mitbih.AAMI_CLASSES.index(mitbih.AAMI_MAP[s]) for s in symbols[kept]])
-        if not xs:
+        selected = [r for r in record_ids if r in available and (not wanted or r in wanted)]
+        if not selected:
             raise ValueError("no MIT-BIH records selected for this split")
-        return normalise(np.concatenate(xs), "minmax_per_lead"), np.concatenate(ys).astype(np.int64)
+        beats = mitbih.beat_set(mitdb_dir, selected, before, after)
+        labels = np.array([mitbih.AAMI_CLASSES.index(mitbih.AAMI_MAP[s]) for s in beats.symbols], dtype=np.int64)
+        return normalise(beats.waves, "minmax_per_lead"), labels
 
     x_train, y_train = load(mitbih.DS1)
     x_test, y_test = load(mitbih.DS2)
@@ -237,3 +232,28 @@ def ptbxl_interval_table(ptbxl_dir: str, leads: tuple[str, ...]) -> pd.DataFrame
     ids = ptbxl.single_superclass_labels(metadata, ptbxl.load_scp_statements(ptbxl_dir)).index
     signals = ptbxl.load_signals(ptbxl_dir, metadata, ids, 500, leads=list(leads))
     return interval_table(signals, 500, rate_lead=list(leads).index("II"), index=ids, desc="PTB-XL delineation")
+
+
+@register_source("kaggle_heartbeats")
+def kaggle_heartbeats(data_root=None, csv_dir=None, val_fraction: float = 0.1, seed: int = 777,
+                      rebuild_seed: int = 0) -> Splits:
+    """The Kaggle MIT-BIH heartbeat set (187 samples at 125 Hz, AAMI N, S, V, F, Q):
+    ``mitbih_train.csv`` / ``mitbih_test.csv`` from ``csv_dir`` (default <data root>/heartbeats,
+    a user's Kaggle download or ``tf-ecg data heartbeats``); without them, rebuilt from the
+    raw MIT-BIH records in memory. Validation: a class-stratified ``val_fraction`` of the
+    training file (the original validated on its training set)."""
+    directory = Path(csv_dir) if csv_dir else dataset_dir("heartbeats", data_root, must_exist=False)
+    train_file, test_file = heartbeats.heartbeat_files(directory)
+    if train_file.exists() or test_file.exists():
+        train, test = heartbeats.read_kaggle_csv(train_file), heartbeats.read_kaggle_csv(test_file)
+        origin = str(directory)
+    else:
+        train, test = heartbeats.build_heartbeats(dataset_dir("mitdb", data_root), seed=rebuild_seed)
+        origin = "rebuilt from mitdb"
+    fit_part, val_part = train_test_split(np.arange(len(train.labels)), test_size=val_fraction,
+                                          stratify=train.labels, random_state=seed)
+    spec = InputSpec("kaggle_beat", heartbeats.SAMPLING_RATE, heartbeats.BEAT_LENGTH, None, 1, normalisation="none")
+    x, y = train.beats[..., None], train.labels
+    return Splits((x[fit_part], y[fit_part]), (x[val_part], y[val_part]), (test.beats[..., None], test.labels), spec,
+                  list(mitbih.AAMI_CLASSES), {"origin": origin, "train": len(fit_part), "val": len(val_part),
+                                              "test": len(test.labels)})
