@@ -1,4 +1,4 @@
-"""Every notebook runs top to bottom (short trainings: TF_ECG_EPOCHS=2)."""
+"""Every notebook runs top to bottom (short trainings: TF_ECG_EPOCHS=2; TF_ECG_QUICK=1: small subsets)."""
 
 from pathlib import Path
 
@@ -13,6 +13,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 def test_notebook_runs_top_to_bottom(path, shared_data, monkeypatch):
     monkeypatch.setenv("TF_ECG_DATA_ROOT", str(shared_data))
     monkeypatch.setenv("TF_ECG_EPOCHS", "2")
+    monkeypatch.setenv("TF_ECG_QUICK", "1")
     notebook = nbformat.read(path, as_version=4)
     NotebookClient(notebook, timeout=900, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()

@@ -1,0 +1,169 @@
+"""Systems 3 and 4 on the 48 MIT-BIH records. One part per call, one results file each:
+
+  builder     wall time of `tf-ecg data heartbeats` (all records, CSVs written) and its class
+              counts next to the published Kaggle files         -> results/mitbih_heartbeats_builder.json
+  throughput  training beats/s of loo_conv1d (batch 32) and mitbih_resnext (batch 128, AdaBound,
+              focal loss), inference beats/s of the ResNeXt     -> results/mitbih_throughput.json
+  loo         the leave-one-patient-out protocol, both variants, pooled AAMI Se/+P next to the
+              published references (resumable: --runs-dir)      -> results/mitbih_loo.json
+  resnext     models/mitbih_resnext.toml trained for --minutes of wall time (the original ran 200
+              epochs on a GPU), scored on the whole rebuilt test file -> results/mitbih_resnext.json
+
+Usage: python benchmarks/mitbih.py PART --data-root ../shared/data [--epochs N] [--minutes M]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_io import write_result  # noqa: E402
+from tf_ecg import cli  # noqa: E402
+from tf_ecg.data import heartbeats  # noqa: E402
+from tf_ecg.data.paths import dataset_dir  # noqa: E402
+from tf_ecg.evaluation.metrics import multiclass_report  # noqa: E402
+from tf_ecg.registry import build_model  # noqa: E402
+from tf_ecg.training.leave_one_out import LeaveOneOutConfig, run_leave_one_out  # noqa: E402
+from tf_ecg.training.recipe import load_recipe  # noqa: E402
+from tf_ecg.training.sources import load_source  # noqa: E402
+from tf_ecg.training.trainer import compile_model, output_transform  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+# Published MIT-BIH results, SVEB and VEB Se / +P in % (spec 4-mitbih-loo-conv1d.md, section f).
+LOO_REFERENCES = {
+    "de Chazal et al. 2004 (inter-patient DS1 -> DS2)": {"SVEB": [75.9, 38.5], "VEB": [77.7, 81.9]},
+    "Kiranyaz et al. 2016 (patient-specific, first 5 min)": {"SVEB": [64.6, 62.1], "VEB": [95.0, 89.5]},
+    "de Chazal & Reilly 2006 (patient-adaptable)": {"SVEB": [87.7, 47.0], "VEB": [94.3, 96.2]},
+}
+RESNEXT_PEERS = {"CVxTz Conv1D baseline (Kaggle test file)": {"accuracy": 0.985, "macro_f1": 0.915}}
+
+
+def builder(args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        assert cli.main(["data", "heartbeats", "--data-root", args.data_root, "--out", tmp]) == 0
+        seconds = time.perf_counter() - started
+        train = heartbeats.read_kaggle_csv(Path(tmp) / heartbeats.TRAIN_FILE)
+        test = heartbeats.read_kaggle_csv(Path(tmp) / heartbeats.TEST_FILE)
+    return {"records": 48, "wall_seconds_with_csv_writing": round(seconds, 1),
+            "rebuilt": {"train": train.counts(), "test": test.counts(),
+                        "rows": [len(train.labels), len(test.labels)]},
+            "published": {**heartbeats.PUBLISHED_COUNTS, "rows": [87_554, 21_892]}}
+
+
+def _train_rate(model, x, y, batch_size: int, steps: int) -> float:
+    model.train_on_batch(x[:batch_size], y[:batch_size])
+    started = time.perf_counter()
+    for _ in range(steps):
+        model.train_on_batch(x[:batch_size], y[:batch_size])
+    return steps * batch_size / (time.perf_counter() - started)
+
+
+def throughput(args) -> dict:
+    rng = np.random.default_rng(0)
+    loo = build_model("loo_conv1d", num_classes=14)
+    loo.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = rng.uniform(size=(32, 160, 2)).astype("float32"), rng.integers(0, 14, 32)
+    results = {"loo_conv1d": {"batch_size": 32, "train_beats_per_s": round(_train_rate(loo, x, y, 32, 200), 1)}}
+    recipe = load_recipe(REPO / "models" / "mitbih_resnext.toml")
+    resnext = compile_model(recipe, 5)
+    x, y = rng.uniform(size=(128, 187, 1)).astype("float32"), rng.integers(0, 5, 128)
+    predict = tf.function(lambda batch: resnext(batch, training=False))
+    predict(x)
+    started = time.perf_counter()
+    for _ in range(3):
+        np.asarray(predict(x))
+    results["mitbih_resnext"] = {"batch_size": 128, "train_beats_per_s": round(_train_rate(resnext, x, y, 128, 3), 1),
+                                 "inference_beats_per_s": round(3 * 128 / (time.perf_counter() - started), 1)}
+    return results
+
+
+def loo(args) -> dict:
+    config = LeaveOneOutConfig(epochs=args.epochs or LeaveOneOutConfig.epochs)
+    started = time.time()
+    report = run_leave_one_out(dataset_dir("mitdb", args.data_root), Path(args.runs_dir) / "loo", config=config)
+    variants = {}
+    for name, scores in report["variants"].items():
+        aami = scores["pooled_aami"]["se_ppv"]
+        variants[name] = {
+            "beats": scores["pooled"]["n"], "accuracy": round(scores["pooled"]["accuracy"], 4),
+            "macro_f1_symbols": round(scores["pooled"]["macro_f1"], 3),
+            "aami_accuracy": round(scores["pooled_aami"]["accuracy"], 4),
+            "aami_macro_f1": round(scores["pooled_aami"]["macro_f1"], 3),
+            "SVEB_Se_PPV_percent": [round(100 * aami["S"]["Se"], 1), round(100 * aami["S"]["+P"], 1)],
+            "VEB_Se_PPV_percent": [round(100 * aami["V"]["Se"], 1), round(100 * aami["V"]["+P"], 1)],
+            "aami_confusion_matrix": scores["pooled_aami"]["confusion_matrix"],
+            "mean_fold_accuracy": round(scores["mean_fold_accuracy"], 4)}
+    return {"config": config.__dict__, "folds": report["folds"], "training_seconds": round(report["seconds"]),
+            "wall_seconds_this_call": round(time.time() - started),
+            "variants": variants, "published_references": LOO_REFERENCES,
+            "note": "baseline = all beats of the held-out record; baseline_last20 and transfer = its last 20 minutes"}
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training after ``seconds`` of wall time (checked after every batch)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.batches = seconds, 0
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if time.perf_counter() - self.started > self.seconds:
+            self.model.stop_training = True
+
+
+def resnext(args) -> dict:
+    recipe = load_recipe(REPO / "models" / "mitbih_resnext.toml")
+    splits = load_source(recipe.data, args.data_root)
+    model = compile_model(recipe, 5)
+    keras.utils.set_random_seed(recipe.training["seed"])
+    x, y = splits.train
+    budget = TimeBudget(args.minutes * 60)
+    log_dir = Path(args.runs_dir) / "resnext" / "tensorboard"
+    model.fit(x, y, batch_size=recipe.training["batch_size"], epochs=1, shuffle=True, verbose=2,
+              callbacks=[budget, keras.callbacks.TensorBoard(str(log_dir))])
+    trained_beats = min(budget.batches * recipe.training["batch_size"], len(y))
+    started = time.perf_counter()
+    probabilities = output_transform(recipe)(model.predict(splits.test[0], batch_size=256, verbose=0))
+    report = multiclass_report(splits.test[1], probabilities, splits.output_names)
+    return {"data": splits.info, "training_minutes": args.minutes, "trained_beats": int(trained_beats),
+            "epochs_equivalent": round(trained_beats / len(y), 3), "recipe_epochs": recipe.training["epochs"],
+            "test_seconds": round(time.perf_counter() - started),
+            "test": {"n": report["n"], "accuracy": round(report["accuracy"], 4), "macro_f1": round(report["macro_f1"], 3),
+                     "macro_auc": round(report["macro_auc"], 3),
+                     "per_class": {k: {m: round(v[m], 3) for m in ("recall", "precision", "f1")}
+                                   for k, v in report["per_class"].items()},
+                     "confusion_matrix": report["confusion_matrix"]},
+            "published_peers": RESNEXT_PEERS}
+
+
+PARTS = {"builder": builder, "throughput": throughput, "loo": loo, "resnext": resnext}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=sorted(PARTS))
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--epochs", type=int, help="loo: epochs per fold (recipe: 10)")
+    parser.add_argument("--minutes", type=float, default=20.0, help="resnext: training wall time")
+    parser.add_argument("--runs-dir", default=str(REPO / "runs" / "mitbih_benchmark"))
+    args = parser.parse_args()
+    names = {"builder": "mitbih_heartbeats_builder", "throughput": "mitbih_throughput", "loo": "mitbih_loo",
+             "resnext": "mitbih_resnext"}
+    write_result(names[args.part], PARTS[args.part](args))
+
+
+if __name__ == "__main__":
+    main()
