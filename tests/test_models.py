@@ -92,3 +92,38 @@ def test_inception1d_transfer_b_freezes_block0_like_pytorch(tmp_path):
         assert moved == ("moving" in path), path  # only BN statistics move, as in PyTorch
     model.save(tmp_path / "transfer.keras")
     assert trainable(keras.models.load_model(tmp_path / "transfer.keras")) == trainable(model)
+
+
+def test_inception1d_combined_scheme_a_uses_four_frozen_trained_regressors(tmp_path):
+    import keras
+
+    from tf_ecg.models.inception1d import REGRESSION_TARGETS
+
+    paths = {}
+    for i, target in enumerate(REGRESSION_TARGETS):
+        regressor = tf_ecg.build_model("inception1d", input_length=64)
+        for weight in regressor.weights:
+            weight.assign(np.random.default_rng(i).normal(0, 0.05, weight.shape).astype("float32") + (
+                1.0 if "moving_variance" in weight.path else 0.0))
+        paths[target] = str(tmp_path / f"{target}.keras")
+        regressor.save(paths[target])
+    model = tf_ecg.build_model("inception1d_combined", regressor_weights=paths, input_length=64)
+    assert trainable(model) == 175_173  # the MLP 512-256-128-64-32-16-5
+    assert model.count_params() - trainable(model) == 4 * (506_369 - 129 + 2_816)
+    x = np.random.default_rng(9).normal(size=(3, 64, 8)).astype("float32")
+    qt = keras.models.load_model(paths["QT"])
+    expected = keras.Model(qt.input, qt.get_layer("head_dropout2").output)(x, training=False)
+    np.testing.assert_allclose(model.get_layer("qt_features")(x, training=False), expected, atol=1e-5)
+    frozen_before = [np.array(w) for w in model.get_layer("hr_features").weights]
+    model.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.train_on_batch(x, np.arange(3))
+    for before, after in zip(frozen_before, model.get_layer("hr_features").weights):
+        np.testing.assert_array_equal(before, np.array(after))  # weights and BN statistics
+    model.save(tmp_path / "combined.keras")
+    reloaded = keras.models.load_model(tmp_path / "combined.keras")
+    np.testing.assert_allclose(reloaded(x, training=False), model(x, training=False), atol=1e-5)
+
+
+def test_inception1d_combined_rejects_unknown_targets():
+    with pytest.raises(ValueError, match="unknown regression targets"):
+        tf_ecg.build_model("inception1d_combined", regressor_weights={"QTc": "x.keras"}, input_length=64)

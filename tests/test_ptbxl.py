@@ -78,3 +78,20 @@ def test_superclass_source_and_macro_auc_monitor(ptbxl_dir, tmp_path):
     history = (tmp_path / "run" / "history.csv").read_text()
     assert "val_macro_auc" in history.splitlines()[0]
     assert result.test_report["n"] == len(splits.test[1])
+
+
+def test_interval_sources_label_ptbxl_and_deepfake_ecgs(ptbxl_dir):
+    from tf_ecg.training.sources import load_source
+
+    splits = load_source({"source": "ptbxl_intervals", "target": "PR", "sampling_rate": 100}, ptbxl_dir.parent)
+    kept = sum(len(part[1]) for part in (splits.train, splits.val, splits.test))
+    assert kept + splits.info["dropped_by_quality"] == 415 and kept >= 400
+    assert splits.train[0].shape[1:] == (1000, 8) and splits.train[1].shape[1:] == (1,)
+    assert 120 <= np.median(splits.train[1]) <= 200 and splits.output_names == ["PR"]
+    qt = load_source({"source": "ptbxl_intervals", "target": "QT", "sampling_rate": 100}, ptbxl_dir.parent)
+    assert 350 <= np.median(qt.train[1]) <= 460  # same records, labels measured once (cached)
+    deepfake = load_source({"source": "deepfake_intervals", "target": "QT", "n_ecgs": 12, "sampling_rate": 100})
+    labels = np.concatenate([deepfake.train[1], deepfake.val[1], deepfake.test[1]])
+    assert len(labels) + deepfake.info["dropped_by_quality"] == 12 and 330 <= np.median(labels) <= 470
+    with pytest.raises(ValueError, match="unknown interval target"):
+        load_source({"source": "deepfake_intervals", "target": "QTc", "n_ecgs": 2})
