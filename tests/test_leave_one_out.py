@@ -39,6 +39,8 @@ def test_protocol_resumes_and_pools_folds(mitdb_dir, tmp_path, monkeypatch):
     config = LeaveOneOutConfig(epochs=1, fine_tune_epochs=1)
     report = run_leave_one_out(mitdb_dir, out, ["100", "119"], config, pool=POOL, tensorboard=True)
     assert (out / "fold_100.npz").exists() and (out / "tensorboard" / "119" / "transfer").is_dir()
+    assert (out / "plots" / "transfer_aami_confusion.png").stat().st_size > 1000
+    assert any((out / "tensorboard" / "pooled").iterdir())
     pooled = report["variants"]["baseline"]["pooled"]
     beats, _, _ = beat_dataset(mitdb_dir, ["100", "119"])
     assert pooled["n"] == len(beats.symbols)

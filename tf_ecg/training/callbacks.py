@@ -12,7 +12,8 @@ from tf_ecg.evaluation.metrics import evaluation_report
 from tf_ecg.evaluation.plots import ecg_strip, figure_to_png, report_figures
 
 
-def _png_summary(writer, name: str, png: bytes, step: int) -> None:
+def png_summary(writer, name: str, png: bytes, step: int) -> None:
+    """One PNG image (e.g. a matplotlib figure) into a TensorBoard event file."""
     with writer.as_default():
         tf.summary.image(name, tf.image.decode_png(png, channels=4)[None], step=step)
     writer.flush()
@@ -37,7 +38,7 @@ class EvaluationImages(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         strip = ecg_strip(self.example_input, self.input_spec.sampling_rate, self.input_spec.leads,
                           "example validation input (as fed to the model)")
-        _png_summary(self.writer, "input/example_ecg", figure_to_png(strip), 0)
+        png_summary(self.writer, "input/example_ecg", figure_to_png(strip), 0)
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
@@ -45,7 +46,7 @@ class EvaluationImages(keras.callbacks.Callback):
         outputs = self.to_outputs(self.model.predict(self.val_data, verbose=0))
         report = evaluation_report(self.task, self.y_val, outputs, self.names)
         for name, figure in report_figures(report, self.y_val, outputs).items():
-            _png_summary(self.writer, f"validation/{name}", figure_to_png(figure), epoch)
+            png_summary(self.writer, f"validation/{name}", figure_to_png(figure), epoch)
 
 
 def epoch_schedule(schedule: dict | None, learning_rate: float):

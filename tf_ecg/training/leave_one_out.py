@@ -23,11 +23,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tf_ecg.data import mitbih
 from tf_ecg.evaluation.metrics import aami_report, label_report
+from tf_ecg.evaluation.plots import confusion_matrix_figure, figure_to_png
 from tf_ecg.registry import build_model
+from tf_ecg.training.callbacks import png_summary
 
 KEEP = tuple(s for s in mitbih.BEAT_SYMBOLS if s != "Q")
 FINE_TUNE_END = 10 * 60 * mitbih.SAMPLING_RATE               # first 10 minutes: R peak < 216,000
@@ -130,7 +133,24 @@ def run_leave_one_out(mitdb_dir: Path, out_dir: Path, records=None, config: Leav
         staging.replace(path)
     report = pooled_report(out_dir, folds, symbols)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2))
+    write_pooled_figures(out_dir, report, tensorboard)
     return report
+
+
+def write_pooled_figures(out_dir: Path, report: dict, tensorboard: bool = True) -> None:
+    """AAMI and beat-symbol confusion matrices of every variant as PNGs in ``plots/`` and as
+    TensorBoard images in ``tensorboard/pooled`` (step = number of folds pooled)."""
+    plots = Path(out_dir) / "plots"
+    plots.mkdir(exist_ok=True)
+    writer = tf.summary.create_file_writer(str(Path(out_dir) / "tensorboard" / "pooled")) if tensorboard else None
+    for variant, scores in report["variants"].items():
+        for kind, key, names in (("aami", "pooled_aami", mitbih.AAMI_CLASSES), ("symbols", "pooled", report["classes"])):
+            figure = confusion_matrix_figure(scores[key]["confusion_matrix"], list(names),
+                                             f"{variant}, {report['folds']} folds (rows = true)")
+            png = figure_to_png(figure)
+            (plots / f"{variant}_{kind}_confusion.png").write_bytes(png)
+            if writer is not None:
+                png_summary(writer, f"pooled/{variant}_{kind}_confusion", png, report["folds"])
 
 
 def pooled_report(out_dir: Path, records, symbols: list[str]) -> dict:
