@@ -38,3 +38,16 @@ def test_loss_options_need_a_loss_class():
     assert loss.get_config()["from_logits"] is True
     with pytest.raises(ValueError, match="must name a keras.losses.Loss class"):
         build_loss({"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}})
+
+
+def test_aami_report_maps_symbols_and_gives_se_and_ppv():
+    from tf_ecg.evaluation.metrics import aami_report
+
+    true = ["N", "L", "A", "a", "V", "E", "F", "/", "N", "V"]
+    predicted = ["N", "N", "A", "N", "V", "V", "V", "f", "V", "V"]
+    report = aami_report(true, predicted)
+    # S (SVEB): 2 true (A, a), 1 found, no false alarm; V (VEB): 3 true (V, E, V), all found, 2 false (F, N)
+    assert report["se_ppv"]["S"] == {"Se": 0.5, "+P": 1.0}
+    assert report["se_ppv"]["V"]["Se"] == 1.0 and report["se_ppv"]["V"]["+P"] == 3 / 5
+    assert report["confusion_matrix"][0] == [2, 0, 1, 0, 0]  # true N: N, L -> N; N -> V
+    assert report["accuracy"] == 0.7

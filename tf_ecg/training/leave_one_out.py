@@ -122,6 +122,9 @@ def run_leave_one_out(mitdb_dir: Path, out_dir: Path, records=None, config: Leav
     settings.write_text(json.dumps(asdict(config), indent=2))
     beats, labels, symbols = beat_dataset(mitdb_dir, pool)
     folds = list(records) if records is not None else list(dict.fromkeys(beats.records))
+    outside = sorted(set(folds) - set(beats.records))
+    if outside:
+        raise ValueError(f"records {outside} are not in the pool of beats (pool: {pool or 'all records present'})")
     for record in tqdm(folds, desc="leave-one-out folds", unit="fold"):
         path = out_dir / f"fold_{record}.npz"
         if path.exists():
