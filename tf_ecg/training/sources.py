@@ -58,14 +58,15 @@ def random_split(n: int, fractions=(0.7, 0.1, 0.2), seed: int = 0) -> list[np.nd
     return np.split(order, cuts)
 
 
-def _interval_labels(signals: np.ndarray, sampling_rate: float, target: str) -> tuple[np.ndarray, np.ndarray]:
-    """(label, quality ok) per recording of I, II, V1-V6 signals; HR needs only R peaks."""
+def _interval_labels(signals: np.ndarray, sampling_rate: float, target: str,
+                     rate_lead: int) -> tuple[np.ndarray, np.ndarray]:
+    """(label, quality ok) per recording; R peaks from ``rate_lead``; HR needs only R peaks."""
     if target not in INTERVALS:
         raise ValueError(f"unknown interval target {target!r}; known: {list(INTERVALS)}")
     if target == "HR":
-        labels = [heart_rate(s[:, 1], sampling_rate) for s in tqdm(signals, desc="R peaks -> HR", unit="ecg")]
+        labels = [heart_rate(s[:, rate_lead], sampling_rate) for s in tqdm(signals, desc="R peaks -> HR", unit="ecg")]
         return np.array([v for v, _ in labels], np.float32), np.array([ok for _, ok in labels])
-    table = interval_table(signals, sampling_rate, rate_lead=1, desc=f"delineation -> {target}")
+    table = interval_table(signals, sampling_rate, rate_lead=rate_lead, desc=f"delineation -> {target}")
     return table[target].to_numpy(np.float32), table["ok"].to_numpy(bool)
 
 
@@ -81,7 +82,7 @@ def deepfake_intervals(data_root=None, target: str = "HR", n_ecgs: int = 1000, s
     from tf_ecg.deepfake import LEADS, SAMPLING_RATE, generate_ecgs
 
     ecgs = generate_ecgs(n_ecgs, seed=seed).astype(np.float32)
-    values, ok = _interval_labels(ecgs, SAMPLING_RATE, target)
+    values, ok = _interval_labels(ecgs, SAMPLING_RATE, target, rate_lead=LEADS.index("II"))
     factor = SAMPLING_RATE // sampling_rate
     x = decimate(ecgs[ok], factor, axis=1, zero_phase=True) if factor > 1 else ecgs[ok]
     x, y = normalise(np.asarray(x), "minmax_per_lead"), values[ok, None]
