@@ -51,6 +51,14 @@ def select_leads(signal: np.ndarray, lead_names, spec: InputSpec, path) -> np.nd
     return signal[:, :spec.num_leads]
 
 
+def _checked_leads(signal, lead_names, spec: InputSpec, path) -> np.ndarray:
+    """The model's leads of a signal, which must hold no NaN."""
+    signal = select_leads(np.asarray(signal, dtype=np.float32), lead_names, spec, path)
+    if np.isnan(signal).any():
+        raise ECGDataError(path, f"{int(np.isnan(signal).sum())} NaN samples in the signal")
+    return signal
+
+
 def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: InputSpec,
                     path) -> tuple[np.ndarray, np.ndarray]:
     """(model inputs (n, length, leads), start sample of each window / R-peak sample)."""
@@ -64,9 +72,7 @@ def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: 
         from tf_ecg.data.heartbeats import SAMPLING_RATE, kachuee_beats, to_125_hz
         from tf_ecg.data.intervals import r_peaks
 
-        lead = select_leads(np.asarray(signal, dtype=np.float32), lead_names, spec, path)[:, 0]
-        if np.isnan(lead).any():
-            raise ECGDataError(path, f"{int(np.isnan(lead).sum())} NaN samples in the signal")
+        lead = _checked_leads(signal, lead_names, spec, path)[:, 0]
         peaks = np.round(r_peaks(lead, sampling_rate) * SAMPLING_RATE / sampling_rate).astype(np.int64)
         if len(peaks) == 0:
             raise ECGDataError(path, "no beat found (R-peak detection found no peaks)")
@@ -74,9 +80,7 @@ def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: 
     if not np.isclose(sampling_rate, spec.sampling_rate):
         raise ECGDataError(path, f"sampling rate is {sampling_rate:g} Hz, the model was trained "
                                  f"at {spec.sampling_rate:g} Hz")
-    signal = select_leads(np.asarray(signal, dtype=np.float32), lead_names, spec, path)
-    if np.isnan(signal).any():
-        raise ECGDataError(path, f"{int(np.isnan(signal).sum())} NaN samples in the signal")
+    signal = _checked_leads(signal, lead_names, spec, path)
     if spec.kind == "segment":
         count = len(signal) // spec.length
         if count == 0:
