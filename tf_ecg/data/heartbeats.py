@@ -83,8 +83,7 @@ def record_heartbeats(mitdb_dir: Path, record: str) -> Heartbeats:
     lead = to_125_hz(_mlii(mitbih.read_mitbih_record(mitdb_dir, record)), mitbih.SAMPLING_RATE)
     samples, symbols = mitbih.beat_annotations(mitdb_dir, record)
     peaks = np.round(samples * SAMPLING_RATE / mitbih.SAMPLING_RATE).astype(np.int64)[:-1]
-    labels = np.array([mitbih.AAMI_CLASSES.index(mitbih.AAMI_MAP[s]) for s in symbols[:-1]], dtype=np.int64)
-    return Heartbeats(kachuee_beats(lead, peaks), labels, np.full(len(peaks), record))
+    return Heartbeats(kachuee_beats(lead, peaks), mitbih.aami_labels(symbols[:-1]), np.full(len(peaks), record))
 
 
 def build_heartbeats(mitdb_dir: Path, records=None, test_fraction: float = 0.2,

@@ -31,6 +31,11 @@ DS2 = ("100", "103", "105", "111", "113", "117", "121", "123", "200", "202", "21
        "213", "214", "219", "221", "222", "228", "231", "232", "233", "234")
 
 
+def aami_labels(symbols) -> np.ndarray:
+    """AAMI class index (into AAMI_CLASSES: N, S, V, F, Q) of each beat symbol."""
+    return np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in symbols], dtype=np.int64)
+
+
 def available_records(mitdb_dir: Path) -> list[str]:
     """The records present in ``mitdb_dir``; all 48 for a complete download."""
     present = [r for r in RECORDS if (mitdb_dir / f"{r}.hea").is_file()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from tf_ecg.data.mitbih import AAMI_CLASSES, AAMI_MAP
+from tf_ecg.data.mitbih import AAMI_CLASSES, aami_labels
 
 
 def _safe_divide(numerator, denominator):
@@ -73,10 +73,7 @@ def multiclass_report(y_true: np.ndarray, probabilities: np.ndarray, class_names
 def aami_report(true_symbols, predicted_symbols) -> dict:
     """Beat-symbol predictions scored in the AAMI classes N, S (SVEB), V (VEB), F, Q, the
     way MIT-BIH results are published: per-class Se (recall) and +P (precision)."""
-    def to_index(symbols):
-        return np.array([AAMI_CLASSES.index(AAMI_MAP[s]) for s in symbols], dtype=int)
-
-    report = label_report(to_index(true_symbols), to_index(predicted_symbols), AAMI_CLASSES)
+    report = label_report(aami_labels(true_symbols), aami_labels(predicted_symbols), AAMI_CLASSES)
     report["se_ppv"] = {name: {"Se": scores["recall"], "+P": scores["precision"]}
                         for name, scores in report["per_class"].items()}
     return report

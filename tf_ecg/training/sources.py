@@ -111,8 +111,7 @@ def mitbih_beats(data_root=None, before: int = 80, after: int = 80, split: str =
         if not selected:
             raise ValueError("no MIT-BIH records selected for this split")
         beats = mitbih.beat_set(mitdb_dir, selected, before, after)
-        labels = np.array([mitbih.AAMI_CLASSES.index(mitbih.AAMI_MAP[s]) for s in beats.symbols], dtype=np.int64)
-        return normalise(beats.waves, "minmax_per_lead"), labels
+        return normalise(beats.waves, "minmax_per_lead"), mitbih.aami_labels(beats.symbols)
 
     x_train, y_train = load(mitbih.DS1)
     x_test, y_test = load(mitbih.DS2)
