@@ -22,7 +22,7 @@ import tf_ecg  # noqa: E402
 from results_io import write_result  # noqa: E402
 from tf_ecg.data.glucose import DATE_SPLIT, study_beats  # noqa: E402
 from tf_ecg.evaluation.glucose import evaluate_comparator, evaluate_supervised, reference_bank, summarise  # noqa: E402
-from tf_ecg.training.recipe import load_recipe  # noqa: E402
+from tf_ecg.config import load_recipe  # noqa: E402
 from tf_ecg.training.trainer import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

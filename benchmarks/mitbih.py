@@ -32,8 +32,8 @@ from tf_ecg.data.paths import dataset_dir  # noqa: E402
 from tf_ecg.evaluation.metrics import multiclass_report  # noqa: E402
 from tf_ecg.registry import build_model  # noqa: E402
 from tf_ecg.training.leave_one_out import LeaveOneOutConfig, run_leave_one_out  # noqa: E402
-from tf_ecg.training.recipe import load_recipe  # noqa: E402
-from tf_ecg.training.sources import load_source  # noqa: E402
+from tf_ecg.config import load_recipe  # noqa: E402
+from tf_ecg.data.sources import load_source  # noqa: E402
 from tf_ecg.training.trainer import compile_model, output_transform  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,18 +130,18 @@ def resnext(args) -> dict:
     recipe = load_recipe(REPO / "models" / "mitbih_resnext.toml")
     splits = load_source(recipe.data, args.data_root)
     model = compile_model(recipe, 5)
-    keras.utils.set_random_seed(recipe.training["seed"])
+    keras.utils.set_random_seed(recipe.training.seed)
     x, y = splits.train
     budget = TimeBudget(args.minutes * 60)
     log_dir = Path(args.runs_dir) / "resnext" / "tensorboard"
-    model.fit(x, y, batch_size=recipe.training["batch_size"], epochs=1, shuffle=True, verbose=2,
+    model.fit(x, y, batch_size=recipe.training.batch_size, epochs=1, shuffle=True, verbose=2,
               callbacks=[budget, keras.callbacks.TensorBoard(str(log_dir))])
-    trained_beats = min(budget.batches * recipe.training["batch_size"], len(y))
+    trained_beats = min(budget.batches * recipe.training.batch_size, len(y))
     started = time.perf_counter()
     probabilities = output_transform(recipe)(model.predict(splits.test[0], batch_size=256, verbose=0))
     report = multiclass_report(splits.test[1], probabilities, splits.output_names)
     return {"data": splits.info, "training_minutes": args.minutes, "trained_beats": int(trained_beats),
-            "epochs_equivalent": round(trained_beats / len(y), 3), "recipe_epochs": recipe.training["epochs"],
+            "epochs_equivalent": round(trained_beats / len(y), 3), "recipe_epochs": recipe.training.epochs,
             "test_seconds": round(time.perf_counter() - started),
             "test": {"n": report["n"], "accuracy": round(report["accuracy"], 4), "macro_f1": round(report["macro_f1"], 3),
                      "macro_auc": round(report["macro_auc"], 3),

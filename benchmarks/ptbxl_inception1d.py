@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import write_result  # noqa: E402
 from tf_ecg.models.inception1d import REGRESSION_TARGETS  # noqa: E402
-from tf_ecg.training.recipe import load_recipe  # noqa: E402
+from tf_ecg.config import load_recipe  # noqa: E402
 from tf_ecg.training.trainer import BEST, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

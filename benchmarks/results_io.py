@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 
@@ -13,20 +11,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import keras
-    import tensorflow as tf
+    """Versions, the CPU (model name, family, model, stepping, flags), cores and GPUs."""
+    from tf_ecg.runtime import machine_info
 
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
-            "cpu_count": os.cpu_count(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+    return machine_info()
 
 
 def write_result(name: str, results: dict) -> Path:

@@ -19,7 +19,7 @@ import tensorflow as tf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tf_ecg  # noqa: E402
 from results_io import write_result  # noqa: E402
-from tf_ecg.training.recipe import load_recipe  # noqa: E402
+from tf_ecg.config import load_recipe  # noqa: E402
 from tf_ecg.training.trainer import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def main() -> None:
     report = result.test_report
     abnormal = report["per_class"]["abnormal"]
     results["autoecg_transfer_ptbxl"] = {
-        "epochs": recipe.training["epochs"], "base": args.base_weights or "random initialisation",
+        "epochs": recipe.training.epochs, "base": args.base_weights or "random initialisation",
         "records": result.splits.info, "seconds": round(result.seconds),
         "test_fold_10": {"n": report["n"], "auc": abnormal.get("auc"), "accuracy": report["accuracy"],
                          "f1_abnormal": abnormal["f1"], "f1_normal": report["per_class"]["normal"]["f1"],

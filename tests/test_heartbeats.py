@@ -5,7 +5,7 @@ from tf_ecg import cli
 from tf_ecg.data import heartbeats, mitbih
 from tf_ecg.data.spec import InputSpec, prepare_windows
 from tf_ecg.errors import ECGDataError
-from tf_ecg.training.sources import load_source
+from tf_ecg.data.sources import load_source
 
 
 def test_rebuilt_kaggle_set_reproduces_the_published_class_counts(mitdb_dir):

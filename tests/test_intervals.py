@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from tf_ecg.data import mitbih, ptbxl
-from tf_ecg.data.intervals import ecg_intervals, heart_rate, interval_table
+from tf_ecg.data.intervals import INTERVALS, ecg_intervals, heart_rate, interval_table
 
 
 @pytest.mark.parametrize("bpm", [55, 75, 110])
@@ -75,7 +75,7 @@ def test_intervals_of_real_ptbxl_records_follow_their_diagnoses(ptbxl_dir):
     leads = ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
     table = interval_table(ptbxl.load_signals(ptbxl_dir, metadata, list(normal) + list(av_block), 500, leads=leads), 500)
     assert table["ok"].mean() >= 0.9
-    normal_median = table.iloc[:len(normal)].median()
+    normal_median = table.iloc[:len(normal)][list(INTERVALS)].median()
     assert 120 <= normal_median["PR"] <= 200 and 350 <= normal_median["QT"] <= 450
     assert 70 <= normal_median["QRS"] <= 120
     assert table.iloc[len(normal):]["PR"].median() > 200
@@ -88,7 +88,7 @@ def test_intervals_of_deepfake_ecgs_match_the_published_ground_truth():
 
     table = interval_table(generate_ecgs(24, seed=3), SAMPLING_RATE)
     assert table["ok"].all()
-    means = table.mean()
+    means = table[list(INTERVALS)].mean()
     for name, (mean, std) in {"HR": (69.8, 7.56), "PR": (158.1, 16.8), "QRS": (92.1, 8.67), "QT": (395.2, 20.5)}.items():
         assert abs(means[name] - mean) < std, name
 
@@ -96,3 +96,22 @@ def test_intervals_of_deepfake_ecgs_match_the_published_ground_truth():
 def test_a_failed_delineation_fails_the_quality_check():
     labels = ecg_intervals(np.random.default_rng(1).normal(size=(5000, 8)), 500)
     assert labels["ok"] is False
+
+
+def test_quality_failures_are_counted_by_cause():
+    from tf_ecg.data.intervals import failure_counts
+
+    flat = ecg_intervals(np.zeros((5000, 8)), 500)
+    assert flat["ok"] is False and flat["failure"]
+    table = interval_table([np.zeros((5000, 8)), np.zeros((5000, 8)), _beat_train(160, 90, 400, 70)], 500)
+    counts = failure_counts(table)
+    assert sum(counts.values()) == 2 and list(counts) == [flat["failure"]]
+
+
+def test_a_programming_error_during_delineation_is_raised_not_counted(monkeypatch):
+    def broken(*args, **kwargs):
+        raise TypeError("ecg_delineate() got an unexpected keyword argument 'method'")  # e.g. a changed API
+
+    monkeypatch.setattr(nk, "ecg_delineate", broken)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        ecg_intervals(_beat_train(160, 90, 400, 70), 500)

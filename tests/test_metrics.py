@@ -32,12 +32,16 @@ def test_regression_report():
 
 
 def test_loss_options_need_a_loss_class():
+    from tf_ecg.config import TrainingConfig
     from tf_ecg.training.trainer import build_loss
 
-    loss = build_loss({"loss": {"name": "SparseCategoricalCrossentropy", "from_logits": True}})
+    def training(loss):
+        return TrainingConfig(task="multiclass", loss=loss, optimizer={"name": "adam"}, batch_size=8, epochs=1)
+
+    loss = build_loss(training({"name": "SparseCategoricalCrossentropy", "from_logits": True}))
     assert loss.get_config()["from_logits"] is True
     with pytest.raises(ValueError, match="must name a keras.losses.Loss class"):
-        build_loss({"loss": {"name": "sparse_categorical_crossentropy", "from_logits": True}})
+        build_loss(training({"name": "sparse_categorical_crossentropy", "from_logits": True}))
 
 
 def test_aami_report_maps_symbols_and_gives_se_and_ppv():

@@ -62,8 +62,8 @@ def test_unsupported_rate_and_empty_csv(ptbxl_dir, metadata, tmp_path):
 
 
 def test_superclass_source_and_macro_auc_monitor(ptbxl_dir, tmp_path):
-    from tf_ecg.training.recipe import load_recipe
-    from tf_ecg.training.sources import load_source
+    from tf_ecg.config import load_recipe
+    from tf_ecg.data.sources import load_source
     from tf_ecg.training.trainer import train
 
     splits = load_source({"source": "ptbxl_superclass", "sampling_rate": 100}, ptbxl_dir.parent)
@@ -81,7 +81,7 @@ def test_superclass_source_and_macro_auc_monitor(ptbxl_dir, tmp_path):
 
 
 def test_interval_sources_label_ptbxl_and_deepfake_ecgs(ptbxl_dir):
-    from tf_ecg.training.sources import load_source
+    from tf_ecg.data.sources import load_source
 
     splits = load_source({"source": "ptbxl_intervals", "target": "PR", "sampling_rate": 100}, ptbxl_dir.parent)
     kept = sum(len(part[1]) for part in (splits.train, splits.val, splits.test))

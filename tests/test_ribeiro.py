@@ -127,7 +127,7 @@ def test_evaluate_cli_on_label_files(shared_data, tmp_path, capsys):
 
 
 def test_ptbxl_in_code_format(ptbxl_dir):
-    from tf_ecg.training.sources import load_source
+    from tf_ecg.data.sources import load_source
 
     splits = load_source({"source": "ptbxl_code_format", "labels": "normal_vs_abnormal"}, ptbxl_dir.parent)
     x, y = splits.test

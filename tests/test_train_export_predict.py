@@ -9,7 +9,7 @@ import pytest
 
 from tf_ecg.cli import main
 from tf_ecg.export import predict_file, read_signal
-from tf_ecg.training.recipe import load_recipe
+from tf_ecg.config import load_recipe
 from tf_ecg.training.trainer import train
 
 RECIPE = """

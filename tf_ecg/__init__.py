@@ -5,8 +5,10 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of notebooks
 
 from tf_ecg import models as _models  # noqa: E402,F401 (registers every model)
-from tf_ecg.registry import build_model, model_names  # noqa: E402
+from tf_ecg.building import build_model  # noqa: E402
+from tf_ecg.registry import model_names  # noqa: E402
 from tf_ecg.weights import load_original_weights  # noqa: E402
+from tf_ecg import deepfake as _deepfake  # noqa: E402,F401 (registers the DeepFake data source)
 
 __version__ = "0.1.0"
 __all__ = ["build_model", "model_names", "load_original_weights", "__version__"]

@@ -8,28 +8,17 @@ import sys
 import time
 from pathlib import Path
 
-from tf_ecg.errors import ECGDataError, WeightFileError
+from tf_ecg.errors import ECGDataError, TfEcgInputError
 
-RECIPES_DIR = Path(__file__).resolve().parents[1] / "models"
 QUICKSTART_RECIPES = {"deepfake": "quickstart_deepfake_hr.toml", "mitdb": "quickstart_mitbih.toml"}
 
 
-def _value(text: str):
-    """--set values: numbers and booleans as such, anything else as a string."""
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
 def _overrides(args) -> dict:
-    overrides = {}
-    for item in getattr(args, "set", None) or []:
-        key, _, value = item.partition("=")
-        overrides[key] = _value(value)
-    if getattr(args, "epochs", None):
+    """--set SECTION.KEY=VALUE (TOML values) and --epochs, as recipe overrides."""
+    from tf_ecg.config import parse_override
+
+    overrides = dict(parse_override(item) for item in getattr(args, "set", None) or [])
+    if getattr(args, "epochs", None) is not None:
         overrides["training.epochs"] = args.epochs
     return overrides
 
@@ -48,20 +37,22 @@ def _print_report(report: dict) -> None:
 
 
 def cmd_quickstart(args) -> int:
-    from tf_ecg.data.paths import data_root
-    from tf_ecg.export import export_run
-    from tf_ecg.training.recipe import load_recipe
+    from tf_ecg.config import load_recipe, recipes_dir
+    from tf_ecg.data.paths import check_output_dir, data_root
+    from tf_ecg.export import export_run, is_tf_ecg_export
     from tf_ecg.training.trainer import train
 
     started = time.time()
     source = "mitdb" if args.data_root else "deepfake"
     if source == "mitdb" and not (data_root(args.data_root) / "mitdb").is_dir():
         raise ECGDataError(data_root(args.data_root) / "mitdb", "MIT-BIH folder not found under --data-root")
-    recipe = load_recipe(RECIPES_DIR / QUICKSTART_RECIPES[source], _overrides(args))
+    recipe = load_recipe(recipes_dir() / QUICKSTART_RECIPES[source], _overrides(args))
     run_dir = Path(args.run_dir or f"runs/{recipe.name}")
+    out = Path(args.out or f"saved_models/{recipe.name}")
+    check_output_dir(out, is_tf_ecg_export, protect=[run_dir], what="SavedModel")  # before the work
     print(f"quickstart: recipe {recipe.path}, run directory {run_dir}")
-    result = train(recipe, run_dir, data_root=args.data_root)
-    out = export_run(run_dir, Path(args.out or f"saved_models/{recipe.name}"))
+    result = train(recipe, run_dir, data_root=args.data_root, restart=args.restart)
+    out = export_run(run_dir, out)
     print(f"\nTest metrics ({recipe.name}):")
     _print_report(result.test_report)
     print(f"TensorBoard logs: {run_dir / 'logs'}   (tensorboard --logdir {run_dir / 'logs'})")
@@ -71,12 +62,12 @@ def cmd_quickstart(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from tf_ecg.training.recipe import load_recipe
+    from tf_ecg.config import load_recipe
     from tf_ecg.training.trainer import train
 
     recipe = load_recipe(args.recipe, _overrides(args))
     run_dir = Path(args.run_dir or f"runs/{recipe.name}")
-    result = train(recipe, run_dir, data_root=args.data_root)
+    result = train(recipe, run_dir, data_root=args.data_root, restart=args.restart)
     print(f"Test metrics ({recipe.name}, {result.seconds:.0f} s):")
     _print_report(result.test_report)
     print(f"run directory: {run_dir}")
@@ -86,6 +77,11 @@ def cmd_train(args) -> int:
 def cmd_evaluate_files(args) -> int:
     from tf_ecg.evaluation.label_files import evaluate_label_files
 
+    from tf_ecg.data.paths import check_new_file
+    from tf_ecg.evaluation.metrics import strict_json
+
+    if args.out:
+        check_new_file(args.out, "report")
     report = evaluate_label_files(args.labels, args.predictions, args.thresholds)
     print(f"{args.predictions} against {args.labels} (n = {report['n']}):")
     print(f"  {'class':>6}  precision  recall  specificity     F1    AUC")
@@ -93,42 +89,29 @@ def cmd_evaluate_files(args) -> int:
         auc = f"{s['auc']:.4f}" if "auc" in s else "   -  "
         print(f"  {name:>6}  {s['precision']:9.3f}  {s['recall']:6.3f}  {s['specificity']:11.3f}  {s['f1']:.3f}  {auc}")
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2))
+        Path(args.out).write_text(strict_json(report))
         print(f"written: {args.out}")
     return 0
 
 
 def cmd_evaluate(args) -> int:
-    import keras
-
     if args.labels or args.predictions:
         if not (args.labels and args.predictions):
             raise ECGDataError(None, "--labels and --predictions go together")
         return cmd_evaluate_files(args)
     if not args.run_dir:
         raise ECGDataError(None, "evaluate needs a run directory, or --labels and --predictions")
-    from tf_ecg.evaluation.metrics import evaluation_report
-    from tf_ecg.training.callbacks import dataset_targets
-    from tf_ecg.training.recipe import load_recipe
-    from tf_ecg.training.sources import load_source
-    from tf_ecg.training.trainer import evaluation_dataset, output_transform, write_report
+    if args.out:
+        raise ECGDataError(args.out, "--out goes with --labels; a run's report is written into the run directory")
+    from tf_ecg.training.trainer import evaluate_run
 
-    run_dir = Path(args.run_dir)
-    recipe = load_recipe(run_dir / "recipe.toml")
-    model_file = run_dir / f"{args.which}.keras"
-    if not model_file.is_file():
-        raise ECGDataError(model_file, "trained model not found")
-    model = keras.models.load_model(model_file)
-    splits = load_source(recipe.data, args.data_root)
-    data = evaluation_dataset(splits, recipe.training, args.split)
-    y = dataset_targets(data)
-    outputs = output_transform(recipe)(model.predict(data, verbose=0))
-    report = evaluation_report(recipe.task, y, outputs, splits.output_names,
-                               recipe.training.get("thresholds", 0.5))
-    write_report(run_dir, f"evaluate_{args.which}_{args.split}", report, y, outputs)
-    print(f"{args.split} metrics of {model_file}:")
+    report = evaluate_run(args.run_dir, args.which, args.split, args.data_root)
+    print(f"{args.split} metrics of {report['model']}:")
     _print_report(report)
-    print(f"written: {run_dir / f'evaluate_{args.which}_{args.split}.json'} and plots/")
+    if not report["data_matches_run"]:
+        print(f"warning: the {args.split} data rebuilt now differ from the data the run recorded "
+              f"(run.json fingerprint): another data root, or changed files?", file=sys.stderr)
+    print(f"written: {Path(args.run_dir) / f'evaluate_{args.which}_{args.split}.json'} and plots/")
     return 0
 
 
@@ -142,12 +125,15 @@ def cmd_export(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    from tf_ecg.data.paths import check_new_file
+    from tf_ecg.evaluation.metrics import strict_json
     from tf_ecg.export import predict_file
 
-    result = predict_file(args.saved_model, args.input)
-    text = json.dumps(result, indent=2)
     if args.out:
-        Path(args.out).write_text(text)
+        check_new_file(args.out, "predictions")
+    result = predict_file(args.saved_model, args.input)
+    if args.out:
+        Path(args.out).write_text(strict_json(result))
     print(json.dumps({"input": result["input"], "windows": len(result["outputs"]),
                       "summary": result["summary"]}, indent=2))
     return 0
@@ -179,24 +165,17 @@ def cmd_heartbeats(args) -> int:
 
 
 def cmd_leave_one_out(args) -> int:
-    import tomllib
-    from dataclasses import fields
-
+    from tf_ecg.config import load_leave_one_out_recipe, parse_override
     from tf_ecg.data.paths import dataset_dir
-    from tf_ecg.training.leave_one_out import LeaveOneOutConfig, run_leave_one_out
+    from tf_ecg.training.leave_one_out import run_leave_one_out
 
-    with open(args.recipe, "rb") as handle:
-        options = tomllib.load(handle).get("leave_one_out", {})
-    overrides = {"epochs": args.epochs, "fine_tune_epochs": args.fine_tune_epochs}
-    options.update({k: v for k, v in overrides.items() if v is not None})
-    if args.no_transfer:
-        options["transfer"] = False
-    options["output_activation"] = options.get("output_activation") or None
-    known = {f.name for f in fields(LeaveOneOutConfig)}
-    if set(options) - known:
-        raise ValueError(f"unknown [leave_one_out] options {sorted(set(options) - known)} in {args.recipe}")
+    overrides = dict(parse_override(item) for item in args.set or [])
+    flags = {"epochs": args.epochs, "fine_tune_epochs": args.fine_tune_epochs,
+             "transfer": False if args.no_transfer else None}
+    overrides.update({f"leave_one_out.{k}": v for k, v in flags.items() if v is not None})
+    recipe = load_leave_one_out_recipe(args.recipe, overrides)
     report = run_leave_one_out(dataset_dir("mitdb", args.data_root), Path(args.out), args.records,
-                               LeaveOneOutConfig(**options), pool=args.pool)
+                               recipe.leave_one_out, pool=args.pool)
     for variant, scores in report["variants"].items():
         aami = scores["pooled_aami"]["se_ppv"]
         print(f"{variant}: accuracy {scores['pooled']['accuracy']:.4f}, macro-F1 {scores['pooled']['macro_f1']:.3f}, "
@@ -206,8 +185,11 @@ def cmd_leave_one_out(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from tf_ecg.deepfake import generate_ecgs, write_ecgs
+    from tf_ecg.deepfake import check_synth_output, generate_ecgs, write_ecgs
 
+    check_synth_output(args.out, args.n, args.format, args.start_id)  # before the work
+    if args.batch_size < 1:
+        raise ECGDataError(None, f"--batch-size must be positive, got {args.batch_size}")
     ecgs = generate_ecgs(args.n, seed=args.seed, batch_size=args.batch_size)
     files = write_ecgs(ecgs, args.out, args.format, args.start_id)
     print(f"{args.n} DeepFake ECGs (leads I, II, V1-V6, 500 Hz, uV) written to {args.out} ({len(files)} files)")
@@ -240,14 +222,19 @@ def parser() -> argparse.ArgumentParser:
     quick.add_argument("--run-dir")
     quick.add_argument("--out", help="SavedModel folder (default saved_models/<recipe name>)")
     quick.add_argument("--epochs", type=int)
-    quick.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
+    quick.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe value (TOML)")
+    quick.add_argument("--restart", action="store_true", help="replace an earlier quickstart run in --run-dir")
 
     train_parser = add("train", cmd_train, "run a recipe file (models/*.toml)")
     train_parser.add_argument("recipe")
     data_root_option(train_parser)
     train_parser.add_argument("--run-dir")
     train_parser.add_argument("--epochs", type=int)
-    train_parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
+    train_parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
+                              help="override a recipe value; VALUE is TOML: 3, 1e-3, true, [1, 2], {a = 1}, \"text\"")
+    train_parser.add_argument("--restart", action="store_true",
+                              help="replace the run in --run-dir (default: resume it if unfinished; "
+                                   "refuse if it was made by another recipe)")
 
     evaluate = add("evaluate", cmd_evaluate, "score a trained run (JSON report and plots), or prediction files")
     evaluate.add_argument("run_dir", nargs="?")
@@ -290,7 +277,9 @@ def parser() -> argparse.ArgumentParser:
                                                   "without patient transfer (resumable per fold)")
     loo.add_argument("--out", required=True, help="folder for folds, TensorBoard logs and report.json")
     data_root_option(loo)
-    loo.add_argument("--recipe", default=str(RECIPES_DIR / "loo_conv1d_leave_one_out.toml"))
+    loo.add_argument("--recipe", default="loo_conv1d_leave_one_out",
+                     help="recipe file or packaged recipe name (default loo_conv1d_leave_one_out)")
+    loo.add_argument("--set", action="append", metavar="leave_one_out.KEY=VALUE")
     loo.add_argument("--records", nargs="+", help="only these held-out records (default: all)")
     loo.add_argument("--pool", nargs="+", help="records that make up the data set (default: all present)")
     loo.add_argument("--epochs", type=int)
@@ -306,15 +295,22 @@ def parser() -> argparse.ArgumentParser:
     synth.add_argument("--start-id", type=int, default=0, help="number of the first record")
 
     add("models", cmd_models, "list the registered model names")
+    root.add_argument("--debug", action="store_true", help="print the traceback of every error")
     return root
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    """Input errors (a bad file, an unknown name, an invalid recipe, an output path we must
+    not touch) are one line and exit 2; anything else is a bug in tf_ecg and keeps its
+    traceback (exit 1). ``--debug`` shows the traceback of input errors too."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line
+    args = parser().parse_args([a for a in argv if a != "--debug"])
     try:
         return args.function(args)
-    except (ECGDataError, WeightFileError, KeyError, ValueError) as error:
-        # bad input, unknown model or source names, inconsistent options: a message, not a traceback
+    except TfEcgInputError as error:
+        if debug:
+            raise
         print(f"tf-ecg: error: {error}", file=sys.stderr)
         return 2
 

@@ -64,7 +64,10 @@ def read_applewatch_csv(path: str | Path, sampling_rate: float | None = SAMPLING
         key, _, value = text.partition(",")
         header[key.strip()] = value.strip().strip('"')
     if not values:
-        raise ECGDataError(path, "no ECG samples in the file (empty CSV)")
+        if not header:
+            raise ECGDataError(path, "no ECG samples: the file is empty")
+        raise ECGDataError(path, f"no numeric ECG samples: {len(header)} line(s) of text only "
+                                 f"(first: {next(iter(header))[:40]!r}); expected one sample per line")
     signal = np.asarray(values, dtype=np.float64)
     if not np.isfinite(signal).all():
         raise ECGDataError(path, f"{int((~np.isfinite(signal)).sum())} NaN/infinite samples")

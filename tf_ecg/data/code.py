@@ -7,8 +7,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pandas as pd
-from scipy.signal import resample_poly
 
+from tf_ecg.data.resample import resample
 from tf_ecg.errors import ECGDataError
 
 LEADS = ("DI", "DII", "DIII", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")
@@ -27,10 +27,7 @@ def to_code_format(signal: np.ndarray, sampling_rate: float, path: str | Path = 
         raise ECGDataError(path, f"expected (samples, 12) leads, got shape {signal.shape}")
     if np.isnan(signal).any():
         raise ECGDataError(path, "signal contains NaN")
-    if sampling_rate != SAMPLING_RATE:
-        ratio = np.gcd(int(round(sampling_rate)), SAMPLING_RATE)
-        signal = resample_poly(signal, SAMPLING_RATE // ratio, int(round(sampling_rate)) // ratio,
-                               axis=0).astype(np.float32)
+    signal = resample(signal, sampling_rate, SAMPLING_RATE, path=path)
     length = signal.shape[0]
     if length >= LENGTH:
         start = (length - LENGTH) // 2

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from wfdb.io import download as wfdb_download
 
 from tf_ecg.data.paths import DATASET_DIRS, data_root
+from tf_ecg.errors import ECGDataError, OutputPathError
 
 PHYSIONET_URL = wfdb_download.PN_INDEX_URL
 
@@ -56,25 +57,54 @@ def download_database(name: str, root: str | Path | None = None, base_url: str =
     files always come). Returns the data set folder.
     """
     if name not in DATABASES:
-        raise ValueError(f"unknown database {name!r}; choose from {sorted(DATABASES)}")
+        raise ECGDataError(None, f"unknown database {name!r}; choose from {sorted(DATABASES)}")
     database = DATABASES[name]
     target = data_root(root) / DATASET_DIRS[name]
-    target.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_dir():
+        raise OutputPathError(target, "exists and is not a folder")
     db_path = f"{database.slug}/{database.version}"
+    base_url = base_url.rstrip("/") + "/"
+    created = [p for p in (target, *target.parents) if not p.exists()]
     previous_url = wfdb_download.config.db_index_url
-    wfdb_download.set_db_index_url(base_url.rstrip("/") + "/")
+    wfdb_download.set_db_index_url(base_url)
     try:
-        record_list = records or wfdb_download.get_record_list(db_path)
+        try:
+            record_list = records or wfdb_download.get_record_list(db_path)
+        except (OSError, ValueError) as error:  # requests' errors are OSErrors
+            raise ECGDataError(base_url + db_path, f"cannot list the records of {name} ({_reason(error)}); "
+                                                   f"check the network or --base-url") from None
+        target.mkdir(parents=True, exist_ok=True)
         if limit is not None:
             record_list = record_list[:limit]
         files = list(database.extra_files)
         for record in tqdm(record_list, desc=f"{name}: listing", disable=not progress):
-            files += _record_files(db_path, record, database.annotators)
+            try:
+                files += _record_files(db_path, record, database.annotators)
+            except (OSError, ValueError) as error:
+                raise ECGDataError(base_url + posixpath.join(db_path, record + ".hea"),
+                                   f"cannot read the record header ({_reason(error)})") from None
         for file in tqdm(files, desc=f"{name}: downloading", unit="file", disable=not progress):
             directory, base = posixpath.split(file)
             (target / directory).mkdir(parents=True, exist_ok=True)
             # [basefile, subdir, db, dl_dir, keep_subdirs, overwrite]: resumes partial files
-            wfdb_download.dl_pn_file([base, directory, db_path, str(target), True, False])
+            try:
+                wfdb_download.dl_pn_file([base, directory, db_path, str(target), True, False])
+            except OSError as error:
+                raise ECGDataError(base_url + posixpath.join(db_path, file),
+                                   f"download failed ({_reason(error)}); files already complete are kept "
+                                   f"and the same command resumes") from None
+    except BaseException:
+        for folder in created:  # folders this call made and left empty go again
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        raise
     finally:
         wfdb_download.set_db_index_url(previous_url)
     return target
+
+
+def _reason(error: BaseException) -> str:
+    """The innermost message of a chained network error, in one line."""
+    while error.__context__ is not None and not str(error):
+        error = error.__context__
+    return f"{type(error).__name__}: {str(error).splitlines()[0][:200]}" if str(error) else type(error).__name__

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.signal import resample_poly
 from tqdm.auto import tqdm
 
 from tf_ecg.data import mitbih
+from tf_ecg.data.resample import resample
 from tf_ecg.errors import ECGDataError
 
 SAMPLING_RATE = 125
@@ -52,9 +52,7 @@ def _mlii(record) -> np.ndarray:
 
 def to_125_hz(lead: np.ndarray, sampling_rate: float) -> np.ndarray:
     """Polyphase resampling of one lead to the Kaggle set's 125 Hz."""
-    up, down = SAMPLING_RATE, int(round(sampling_rate))
-    divisor = np.gcd(up, down)
-    return resample_poly(np.asarray(lead, dtype=np.float64), up // divisor, down // divisor)
+    return resample(lead, sampling_rate, SAMPLING_RATE).astype(np.float64)
 
 
 def kachuee_beats(lead: np.ndarray, peaks: np.ndarray) -> np.ndarray:

@@ -41,22 +41,52 @@ def r_peaks(lead: np.ndarray, sampling_rate: float) -> np.ndarray:
     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
 
 
-def _rate_from_peaks(peaks: np.ndarray, sampling_rate: float) -> tuple[float, bool]:
+# Exceptions neurokit2 (or the numpy / scipy / pandas code under it) raises on signals it
+# cannot process (flat, too short, no waves): those fail the quality check. The same types
+# raised by our own code, or at the call into neurokit2 (a changed API), propagate.
+DETECTION_ERRORS = (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError)
+DEPENDENCIES = {"neurokit2", "numpy", "scipy", "pandas", "sklearn"}
+
+
+def _failure_cause(error: Exception, stage: str) -> str:
+    """The quality-check cause for a detection error raised inside neurokit2 and the
+    libraries under it; any other error is re-raised (a bug is not bad data)."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    module = frame.tb_frame.f_globals.get("__name__", "") if frame is not None else ""
+    if module.split(".")[0] not in DEPENDENCIES:
+        raise error
+    return f"{stage} error ({type(error).__name__})"
+
+
+def _rate_from_peaks(peaks: np.ndarray, sampling_rate: float) -> tuple[float, str]:
+    """(mean heart rate in bpm, failure cause or "" when it passes the quality check)."""
     if len(peaks) < MIN_PEAKS:
-        return float("nan"), False
+        return float("nan"), "too few R peaks"
     rr = np.diff(peaks) / sampling_rate
     rate = 60.0 / rr.mean()
     low, high = PLAUSIBLE["HR"]
-    return float(rate), bool(low <= rate <= high and rr.std() / rr.mean() <= MAX_RR_VARIATION)
+    if not low <= rate <= high:
+        return float(rate), "implausible HR"
+    if rr.std() / rr.mean() > MAX_RR_VARIATION:
+        return float(rate), "irregular RR intervals"
+    return float(rate), ""
+
+
+def heart_rate_with_cause(lead: np.ndarray, sampling_rate: float) -> tuple[float, str]:
+    """(mean heart rate in bpm, failure cause or "") of one lead."""
+    try:
+        peaks = r_peaks(lead, sampling_rate)
+    except DETECTION_ERRORS as error:
+        return float("nan"), _failure_cause(error, "R-peak detection")
+    return _rate_from_peaks(peaks, sampling_rate)
 
 
 def heart_rate(lead: np.ndarray, sampling_rate: float) -> tuple[float, bool]:
     """(mean heart rate in bpm, quality ok) of one lead."""
-    try:
-        peaks = r_peaks(lead, sampling_rate)
-    except Exception:  # noqa: BLE001 - a failed detection is a failed quality check
-        return float("nan"), False
-    return _rate_from_peaks(peaks, sampling_rate)
+    rate, failure = heart_rate_with_cause(lead, sampling_rate)
+    return rate, not failure
 
 
 def _per_beat(points, n_beats: int) -> np.ndarray:
@@ -75,27 +105,35 @@ def _across_leads(values: np.ndarray, percentile: float) -> np.ndarray:
 def ecg_intervals(signal: np.ndarray, sampling_rate: float, rate_lead: int = 1) -> dict:
     """HR (bpm), PR, QRS and QT (ms) of one multi-lead recording ``(samples, leads)``, plus
     ``ok``: False when any of them failed the quality check (its value is then NaN or
-    untrustworthy). R peaks come from ``rate_lead`` (lead II of I, II, V1-V6)."""
+    untrustworthy), and ``failure``: the first cause ("" when ok). R peaks come from
+    ``rate_lead`` (lead II of I, II, V1-V6)."""
     signal = np.asarray(signal, dtype=np.float64)
     if signal.ndim == 1:
         signal = signal[:, None]
     labels = dict.fromkeys(INTERVALS, float("nan"))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+
+    def failed(cause: str) -> dict:
+        return {**labels, "ok": False, "failure": cause}
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
             cleaned = [_clean(signal[:, j], sampling_rate) for j in range(signal.shape[1])]
             _, info = nk.ecg_peaks(cleaned[min(rate_lead, len(cleaned) - 1)], sampling_rate=sampling_rate)
-            peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
-            labels["HR"], ok = _rate_from_peaks(peaks, sampling_rate)
-            if not ok:
-                return {**labels, "ok": False}
-            waves = {"ECG_P_Onsets": [], "ECG_R_Onsets": [], "ECG_R_Offsets": [], "ECG_T_Offsets": []}
+        except DETECTION_ERRORS as error:
+            return failed(_failure_cause(error, "R-peak detection"))
+        peaks = np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+        labels["HR"], failure = _rate_from_peaks(peaks, sampling_rate)
+        if failure:
+            return failed(failure)
+        waves = {"ECG_P_Onsets": [], "ECG_R_Onsets": [], "ECG_R_Offsets": [], "ECG_T_Offsets": []}
+        try:
             for lead in cleaned:
                 _, points = nk.ecg_delineate(lead, peaks, sampling_rate=sampling_rate, method="prominence")
                 for key in waves:
                     waves[key].append(_per_beat(points[key], len(peaks)))
-    except Exception:  # noqa: BLE001 - a failed delineation is a failed quality check
-        return {**labels, "ok": False}
+        except DETECTION_ERRORS as error:
+            return failed(_failure_cause(error, "delineation"))
     waves = {key: np.array(rows) for key, rows in waves.items()}
     qrs_onset = _across_leads(waves["ECG_R_Onsets"], EARLY)
     per_beat = {
@@ -103,19 +141,26 @@ def ecg_intervals(signal: np.ndarray, sampling_rate: float, rate_lead: int = 1) 
         "QRS": _across_leads(waves["ECG_R_Offsets"], LATE) - qrs_onset,
         "QT": _across_leads(waves["ECG_T_Offsets"], LATE) - qrs_onset,
     }
-    ok = True
+    failures = []
     for name, values in per_beat.items():
         values = values[np.isfinite(values)] * 1000.0 / sampling_rate
         low, high = PLAUSIBLE[name]
         if len(values) < MIN_DELINEATED_FRACTION * len(peaks):
-            ok = False
+            failures.append(f"{name} delineated in too few beats")
             continue
         labels[name] = float(np.median(values))
-        ok &= low <= labels[name] <= high
-    return {**labels, "ok": bool(ok)}
+        if not low <= labels[name] <= high:
+            failures.append(f"implausible {name}")
+    return {**labels, "ok": not failures, "failure": failures[0] if failures else ""}
 
 
 def interval_table(signals, sampling_rate: float, rate_lead: int = 1, index=None, desc: str = "intervals") -> pd.DataFrame:
-    """:func:`ecg_intervals` for every recording: one row each, columns HR, PR, QRS, QT, ok."""
+    """:func:`ecg_intervals` for every recording: one row each, columns HR, PR, QRS, QT, ok, failure."""
     rows = [ecg_intervals(s, sampling_rate, rate_lead) for s in tqdm(signals, desc=desc, unit="ecg")]
-    return pd.DataFrame(rows, index=index, columns=[*INTERVALS, "ok"])
+    return pd.DataFrame(rows, index=index, columns=[*INTERVALS, "ok", "failure"])
+
+
+def failure_counts(table: pd.DataFrame) -> dict[str, int]:
+    """How many recordings failed the quality check, by cause."""
+    causes = table.loc[~table["ok"].astype(bool), "failure"]
+    return {str(cause): int(count) for cause, count in causes.value_counts().items()}

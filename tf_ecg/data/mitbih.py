@@ -14,6 +14,8 @@ from tf_ecg.data.wfdb_records import read_annotations, read_record
 from tf_ecg.errors import ECGDataError
 
 SAMPLING_RATE = 360
+# The two channels as stored: the upper is MLII in 45 of 48 records, the lower mostly V1.
+CHANNEL_LABELS = ("upper (MLII)", "lower (V1)")
 RECORDS = (
     "100", "101", "102", "103", "104", "105", "106", "107", "108", "109", "111", "112",
     "113", "114", "115", "116", "117", "118", "119", "121", "122", "123", "124", "200",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tf_ecg.errors import ECGDataError
+from tf_ecg.errors import ECGDataError, OutputPathError
 
 DATA_ROOT_ENV = "TF_ECG_DATA_ROOT"
 DATASET_DIRS = {"mitdb": "mitdb", "ptb-xl": "ptbxl", "code-test": "code-test",
@@ -31,4 +31,33 @@ def dataset_dir(name: str, root: str | os.PathLike | None = None, must_exist: bo
     if must_exist and not path.is_dir():
         raise ECGDataError(path, f"data set {name!r} not found; download it with "
                                  f"'tf-ecg data download {name}' or set --data-root/${DATA_ROOT_ENV}")
+    return path
+
+
+def check_new_file(path: str | os.PathLike, what: str = "output") -> Path:
+    """An output file path that does not exist yet (tf_ecg never replaces a file it did not
+    write); its folder is created. Checked before the work starts."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(path, f"{what} path is a directory; give a file name")
+    if path.exists():
+        raise OutputPathError(path, f"{what} file exists; choose another name or remove it first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, replaceable=lambda p: False, protect=(), what: str = "output") -> Path:
+    """An output folder that is new, empty, or one ``replaceable(path)`` says tf_ecg wrote
+    itself; never a file, never one of ``protect`` (or a folder inside or around one)."""
+    path = Path(path)
+    resolved = path.resolve()
+    for guarded in protect:
+        guarded = Path(guarded).resolve()
+        if resolved == guarded or guarded in resolved.parents or resolved in guarded.parents:
+            raise OutputPathError(path, f"{what} folder would overlap {guarded}; write it elsewhere")
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(path, f"{what} path is a file, not a folder")
+    if path.is_dir() and any(path.iterdir()) and not replaceable(path):
+        raise OutputPathError(path, f"{what} folder exists and holds files tf_ecg did not write there; "
+                                    f"choose a new or empty folder")
     return path

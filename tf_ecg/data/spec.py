@@ -22,9 +22,19 @@ class InputSpec:
     normalisation: str = "minmax_per_lead"
     before: int = 0                 # beat windows: samples before / after the R peak
     after: int = 0
+    lead_labels: list[str] | None = None  # display names where leads are taken by position
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def display_leads(self) -> list[str]:
+        """Names to show beside each channel of a strip."""
+        return list(self.leads or self.lead_labels or [f"channel {i + 1}" for i in range(self.num_leads)])
+
+    def units_label(self) -> str:
+        """The amplitude units of model inputs, for axis labels."""
+        return {"minmax_per_lead": "min-max scaled, 0-1", "none": "as recorded"}.get(self.normalisation,
+                                                                                      self.normalisation)
 
 
 def normalise(x: np.ndarray, method: str) -> np.ndarray:

@@ -22,11 +22,16 @@ def parse_thresholds(text: str | None, count: int) -> list[float]:
         return [0.5] * count
     if text == "table2":
         return list(TABLE2_THRESHOLDS)
-    values = [float(v) for v in text.split(",")]
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ECGDataError(None, f"--thresholds {text!r}: 'table2', one number, or {count} comma-separated numbers") from None
+    if not all(0.0 <= v <= 1.0 for v in values):
+        raise ECGDataError(None, f"--thresholds {text!r}: thresholds are probabilities in [0, 1]")
     if len(values) == 1:
         return values * count
     if len(values) != count:
-        raise ValueError(f"{len(values)} thresholds for {count} classes")
+        raise ECGDataError(None, f"--thresholds: {len(values)} thresholds for {count} classes")
     return values
 
 
@@ -37,7 +42,15 @@ def evaluate_label_files(labels: str | Path, predictions: str | Path, thresholds
     if predictions.suffix == ".npy":
         if not predictions.is_file():
             raise ECGDataError(predictions, "file not found")
-        scores = np.load(predictions)
+        try:
+            scores = np.load(predictions, allow_pickle=False).astype(float)
+        except (ValueError, OSError, EOFError, TypeError) as error:
+            raise ECGDataError(predictions, f"not a readable array of scores ({error})") from None
+        if not np.isfinite(scores).all():
+            raise ECGDataError(predictions, f"{int((~np.isfinite(scores)).sum())} NaN or infinite scores")
+        if scores.size and (scores.min() < 0 or scores.max() > 1):
+            raise ECGDataError(predictions, f"scores range over [{scores.min():.3g}, {scores.max():.3g}]; "
+                                            f"expected sigmoid probabilities in [0, 1]")
         cuts = parse_thresholds(thresholds or "table2", len(classes))
     else:
         scores, cuts = read_labels(predictions, classes).astype(float), [0.5] * len(classes)

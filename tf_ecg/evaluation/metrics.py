@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
@@ -130,3 +133,23 @@ def binary_report(y_true, probabilities, class_names) -> dict:
     report = multiclass_report(y_true, np.concatenate([1 - p, p], axis=1), class_names)
     report["task"] = "binary"
     return report
+
+
+def _finite_or_none(value):
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return _finite_or_none(value.tolist())
+    return value
+
+
+def strict_json(report) -> str:
+    """JSON that every parser reads: NaN and infinities (an undefined precision, an AUC of
+    a class without positives) become null."""
+    return json.dumps(_finite_or_none(report), indent=2, allow_nan=False)

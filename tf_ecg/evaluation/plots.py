@@ -9,34 +9,41 @@ import matplotlib
 matplotlib.use("Agg")  # headless: files and TensorBoard images, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import roc_curve  # noqa: E402
+from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 
 
-def ecg_strip(signal: np.ndarray, sampling_rate: float, leads=None, title: str = ""):
-    """One row per lead of a (samples, leads) signal, time in seconds."""
+# Figures go to TensorBoard, which shows a PNG at its own size in a card ~500 px wide:
+# sizes and fonts are chosen for that (a figure 6-7 inches wide at 90 dpi, 11-13 pt text).
+plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11})
+
+
+def ecg_strip(signal: np.ndarray, sampling_rate: float, leads=None, title: str = "", units: str = "mV"):
+    """One row per lead of a (samples, leads) signal, time in seconds, amplitude in ``units``."""
     signal = np.asarray(signal)
     count = signal.shape[1]
-    figure, axes = plt.subplots(count, 1, figsize=(10, 1.1 * count + 0.6), sharex=True, squeeze=False)
+    figure, axes = plt.subplots(count, 1, figsize=(7, 0.75 * count + 1.4), sharex=True, squeeze=False)
     time = np.arange(len(signal)) / sampling_rate
     for i, axis in enumerate(axes[:, 0]):
-        axis.plot(time, signal[:, i], linewidth=0.7, color="black")
-        axis.set_ylabel(leads[i] if leads else f"lead {i}", rotation=0, ha="right", va="center")
+        axis.plot(time, signal[:, i], linewidth=0.8, color="black")
+        axis.set_ylabel(leads[i] if leads else f"lead {i + 1}", rotation=0, ha="right", va="center", fontsize=12)
         axis.grid(True, color="#f4b6b6", linewidth=0.5)
-        axis.set_yticks([])
+        axis.tick_params(axis="y", labelsize=9)
+        axis.locator_params(axis="y", nbins=2)
     axes[-1, 0].set_xlabel("time (s)")
-    figure.suptitle(title)
+    figure.suptitle(f"{title}\namplitude: {units}" if title else f"amplitude: {units}", fontsize=12)
     figure.tight_layout()
     return figure
 
 
 def confusion_matrix_figure(matrix, class_names, title: str = "Confusion matrix (rows = true)"):
     matrix = np.asarray(matrix)
-    figure, axis = plt.subplots(figsize=(1.0 + 0.7 * len(class_names), 0.8 + 0.7 * len(class_names)))
+    size = max(5.0, 1.2 + 0.9 * len(class_names))
+    figure, axis = plt.subplots(figsize=(size, size))
     shown = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     axis.imshow(shown, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(matrix):
         axis.text(j, i, str(count), ha="center", va="center",
-                  color="white" if shown[i, j] > 0.5 else "black", fontsize=8)
+                  color="white" if shown[i, j] > 0.5 else "black", fontsize=13 if len(class_names) <= 8 else 9)
     axis.set_xticks(range(len(class_names)), class_names)
     axis.set_yticks(range(len(class_names)), class_names)
     axis.set_xlabel("predicted")
@@ -47,30 +54,35 @@ def confusion_matrix_figure(matrix, class_names, title: str = "Confusion matrix 
 
 
 def roc_figure(y_true_one_hot, scores, class_names, title: str = "ROC (one vs rest)"):
-    figure, axis = plt.subplots(figsize=(5, 5))
+    figure, axis = plt.subplots(figsize=(5.5, 5.5))
     y_true_one_hot, scores = np.asarray(y_true_one_hot), np.asarray(scores)
     for i, name in enumerate(class_names):
         if 0 < y_true_one_hot[:, i].sum() < len(y_true_one_hot):
             fpr, tpr, _ = roc_curve(y_true_one_hot[:, i], scores[:, i])
-            axis.plot(fpr, tpr, label=name)
+            area = roc_auc_score(y_true_one_hot[:, i], scores[:, i])
+            axis.plot(fpr, tpr, label=f"{name} (AUC {area:.3f})")
     axis.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
     axis.set_xlabel("1 - specificity")
     axis.set_ylabel("sensitivity")
     axis.set_title(title)
     if axis.get_legend_handles_labels()[0]:  # a class needs both outcomes to have a curve
-        axis.legend(loc="lower right", fontsize=8)
+        axis.legend(loc="lower right", fontsize=10)
     figure.tight_layout()
     return figure
 
 
+TARGET_UNITS = {"HR": "bpm", "PR": "ms", "QRS": "ms", "QT": "ms"}
+
+
 def regression_figure(y_true, y_pred, name: str):
     y_true, y_pred = np.ravel(y_true), np.ravel(y_pred)
+    unit = f" ({TARGET_UNITS[name]})" if name in TARGET_UNITS else ""
     figure, axis = plt.subplots(figsize=(5, 5))
     axis.scatter(y_true, y_pred, s=6, alpha=0.6)
     low, high = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
     axis.plot([low, high], [low, high], "--", color="grey")
-    axis.set_xlabel(f"true {name}")
-    axis.set_ylabel(f"predicted {name}")
+    axis.set_xlabel(f"true {name}{unit}")
+    axis.set_ylabel(f"predicted {name}{unit}")
     axis.set_title(f"{name}: prediction vs truth")
     figure.tight_layout()
     return figure

@@ -8,9 +8,12 @@ training dynamics carry over.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 from keras import layers
 
+from tf_ecg.errors import RecipeError, WeightFileError
 from tf_ecg.models.initializers import torch_batch_norm, torch_default_bias, torch_default_kernel
 from tf_ecg.registry import register
 
@@ -118,10 +121,12 @@ REGRESSION_TARGETS = ("HR", "QRS", "PR", "QT")
 def _feature_extractor(target: str, weights: str | None, input_length: int, num_leads: int) -> keras.Model:
     """A regressor up to its 128 head features, frozen, as a named sub-model."""
     if weights:
+        if not Path(weights).is_file():
+            raise WeightFileError(weights, f"the trained {target} regressor (.keras) not found")
         regressor = keras.saving.load_model(weights, compile=False)
         if regressor.input_shape[1:] != (input_length, num_leads):
-            raise ValueError(f"regressor {weights} takes {regressor.input_shape[1:]}, "
-                             f"the combined model {(input_length, num_leads)}")
+            raise WeightFileError(weights, f"the regressor takes {regressor.input_shape[1:]}, "
+                                           f"the combined model {(input_length, num_leads)}")
     else:
         regressor = build_inception1d(1, input_length, num_leads)
     extractor = keras.Model(regressor.input, regressor.get_layer("head_dropout2").output,
@@ -146,7 +151,8 @@ def build_inception1d_combined(regressor_weights: dict | None = None, num_output
     regressor_weights = regressor_weights or {}
     unknown = set(regressor_weights) - set(REGRESSION_TARGETS)
     if unknown:
-        raise ValueError(f"unknown regression targets {sorted(unknown)}; known: {list(REGRESSION_TARGETS)}")
+        raise RecipeError(None, f"regressor_weights: unknown regression targets {sorted(unknown)}; "
+                                f"known: {list(REGRESSION_TARGETS)}")
     inputs = keras.Input((input_length, num_leads), name="ecg")
     features = [_feature_extractor(t, regressor_weights.get(t), input_length, num_leads)(inputs)
                 for t in REGRESSION_TARGETS]

@@ -86,19 +86,16 @@ def build_autoecg_single(name: str = "autoecg_single") -> keras.Model:
     return keras.Model(signal, outputs, name=name)
 
 
-@register("autoecg_transfer")
-def build_autoecg_transfer(base_weights: str | None = None, name: str = "autoecg_transfer") -> keras.Model:
+@register("autoecg_transfer", base_model="ribeiro_resnet")
+def build_autoecg_transfer(base: keras.Model | None = None, name: str = "autoecg_transfer") -> keras.Model:
     """autoECG transfer model: the Ribeiro network cut after ``layers[45]`` with a new head.
 
-    ``base_weights``: Ribeiro's released ``model.hdf5`` (or any weights of the 6-class
-    network). Without it the base starts from random initialisation. Layers 0-4 are frozen;
-    54 layers, 6,489,665 parameters (6,342,449 trainable).
+    ``base``: a ``ribeiro_resnet`` to cut, e.g. with Ribeiro's released ``model.hdf5``
+    loaded (``tf_ecg.build_model(..., base_weights=...)``, a recipe's ``model.options.base_weights``). Without it
+    the base starts from random initialisation. Layers 0-4 are frozen; 54 layers,
+    6,489,665 parameters (6,342,449 trainable).
     """
-    base = build_ribeiro_resnet()
-    if base_weights:
-        from tf_ecg.weights import load_original_weights  # weights sit beside models, not below
-
-        load_original_weights(base, base_weights)
+    base = base if base is not None else build_ribeiro_resnet()
     for layer in base.layers[:TRANSFER_FROZEN]:
         layer.trainable = False
     x = base.layers[TRANSFER_CUT].output

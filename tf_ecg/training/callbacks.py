@@ -1,4 +1,5 @@
-"""TensorBoard images during training: an ECG strip, then evaluation figures per epoch."""
+"""Callbacks and TensorBoard summaries: validation task metrics and figures per epoch, the
+resolved recipe, hyper-parameters and test metrics of a run, learning-rate schedules."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_ecg.errors import RecipeError
 from tf_ecg.evaluation.metrics import evaluation_report
 from tf_ecg.evaluation.plots import ecg_strip, figure_to_png, report_figures
 
@@ -24,29 +26,131 @@ def dataset_targets(dataset) -> np.ndarray:
     return np.concatenate([np.asarray(y) for _, y in dataset])
 
 
-class EvaluationImages(keras.callbacks.Callback):
-    """Writes an example input strip once and the validation figures every ``every`` epochs."""
+class ValidationReport(keras.callbacks.Callback):
+    """Scores the whole validation set after every epoch and adds the task metrics to the
+    epoch logs (so TensorBoard, history.csv, checkpoints and early stopping see them):
+    ``val_macro_f1`` and ``val_macro_auc`` for classification, ``val_rmse`` and ``val_r2``
+    per target for regression. Writes an example input strip once and the validation
+    figures every ``every`` epochs. Must come before the callbacks that read the logs."""
 
     def __init__(self, log_dir: Path, example_input, val_data, task: str, names, to_outputs, input_spec,
-                 every: int = 1):
+                 pairs: bool = False, every: int = 1):
         super().__init__()
         self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "images"))
-        self.example_input, self.val_data, self.task, self.names = example_input, val_data, task, names
+        self.example_input, self.val_data, self.names = example_input, val_data, names
+        # the comparator is scored on (reference, query) pairs: same / different class
+        self.task = "binary" if pairs else task
+        self.names = ["same", "different"] if pairs else names
         self.y_val = dataset_targets(val_data)
         self.to_outputs, self.input_spec, self.every = to_outputs, input_spec, every
 
     def on_train_begin(self, logs=None):
-        strip = ecg_strip(self.example_input, self.input_spec.sampling_rate, self.input_spec.leads,
-                          "example validation input (as fed to the model)")
+        strip = ecg_strip(self.example_input, self.input_spec.sampling_rate, self.input_spec.display_leads(),
+                          "example validation input (as fed to the model)", units=self.input_spec.units_label())
         png_summary(self.writer, "input/example_ecg", figure_to_png(strip), 0)
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every:
-            return
         outputs = self.to_outputs(self.model.predict(self.val_data, verbose=0))
         report = evaluation_report(self.task, self.y_val, outputs, self.names)
-        for name, figure in report_figures(report, self.y_val, outputs).items():
-            png_summary(self.writer, f"validation/{name}", figure_to_png(figure), epoch)
+        if logs is not None:
+            logs.update(task_metrics(report, prefix="val_"))
+        if (epoch + 1) % self.every == 0:
+            for name, figure in report_figures(report, self.y_val, outputs).items():
+                png_summary(self.writer, f"validation/{name}", figure_to_png(figure), epoch)
+
+
+class BatchNormStatistics(keras.callbacks.Callback):
+    """Recomputes every BatchNormalization layer's moving mean and variance after the last
+    training step of each epoch, from ``samples`` training examples passed through the
+    network with the epoch's final weights (dropout off), before validation and
+    checkpointing see the model ("precise BN", Wu & Johnson 2021).
+
+    Why: with Adam at a high learning rate (e18's 0.01) and few steps per epoch, the weights
+    move a lot within the ~10 steps a momentum-0.9 moving average remembers, so the
+    inference-mode statistics describe a network that no longer exists: validation scores
+    swing while the training loss falls (tf_ecg issue: the quickstart kept a constant
+    predictor). Averaging over fixed weights removes that lag; training itself is unchanged.
+    """
+
+    def __init__(self, x_train: np.ndarray, samples: int = 256, chunk: int = 64, seed: int = 0):
+        super().__init__()
+        order = np.random.default_rng(seed).permutation(len(x_train))[:samples]
+        self.x = x_train[np.sort(order)]
+        self.chunk = chunk
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.params.get("steps") is not None and batch + 1 == self.params["steps"]:
+            recompute_batch_norm_statistics(self.model, self.x, self.chunk)
+
+
+def recompute_batch_norm_statistics(model: keras.Model, x: np.ndarray, chunk: int = 64) -> None:
+    """Moving statistics of every trainable BatchNormalization in ``model`` set to the mean,
+    over chunks of ``x``, of the batch statistics with the current weights (dropout off)."""
+    layers = list(model._flatten_layers(include_self=False))
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    if not norms:
+        return
+    momenta, rates = [n.momentum for n in norms], [d.rate for d in dropouts]
+    try:
+        for layer in dropouts:
+            layer.rate = 0.0
+        for index, start in enumerate(range(0, len(x), chunk)):
+            for layer in norms:
+                layer.momentum = index / (index + 1)  # a running mean over the chunks
+            model(x[start:start + chunk], training=True)
+    finally:
+        for layer, momentum in zip(norms, momenta):
+            layer.momentum = momentum
+        for layer, rate in zip(dropouts, rates):
+            layer.rate = rate
+
+
+def task_metrics(report: dict, prefix: str = "") -> dict[str, float]:
+    """The headline numbers of an evaluation report, flat: macro-F1 / macro-AUC (and
+    accuracy) for classification, MAE / RMSE / R2 per target for regression."""
+    if report["task"] == "regression":
+        single = len(report["per_target"]) == 1
+        return {f"{prefix}{metric}" + ("" if single else f"_{name}"): scores[metric]
+                for name, scores in report["per_target"].items() for metric in ("mae", "rmse", "r2")}
+    return {f"{prefix}{metric}": report[metric] for metric in ("accuracy", "macro_f1", "macro_auc") if metric in report}
+
+
+def _flat_hparams(recipe) -> dict:
+    """Scalar settings of a resolved recipe, dotted (``training.optimizer.learning_rate``)."""
+    flat = {}
+
+    def visit(prefix, value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                visit(f"{prefix}.{key}" if prefix else key, inner)
+        elif isinstance(value, (bool, int, float, str)):
+            flat[prefix] = value
+        elif isinstance(value, (list, tuple)):
+            flat[prefix] = str(list(value))
+
+    visit("", {k: v for k, v in recipe.to_dict().items() if k != "runtime"})
+    return flat
+
+
+def write_run_summaries(log_dir: Path, recipe, test_report: dict | None) -> None:
+    """The run as a whole in TensorBoard: the resolved recipe as text and its settings in
+    the HParams dashboard (at the start), the test metrics as scalars and as the HParams
+    metrics (at the end, ``test_report`` given)."""
+    from tensorboard.plugins.hparams import api as hparams_api
+
+    writer = tf.summary.create_file_writer(str(Path(log_dir) / "run"))
+    with writer.as_default():
+        if test_report is None:
+            tf.summary.text("recipe", "```\n" + recipe.to_toml() + "\n```", step=0)
+        else:
+            metrics = {f"test/{k}": v for k, v in task_metrics(test_report).items()
+                       if v is not None and np.isfinite(v)}
+            hparams_api.hparams(_flat_hparams(recipe), trial_id=recipe.name)
+            for name, value in metrics.items():
+                tf.summary.scalar(name, value, step=0)
+            tf.summary.text("test_metrics", "\n".join(f"* {k}: {v:.4g}" for k, v in metrics.items()), step=0)
+    writer.flush()
 
 
 def epoch_schedule(schedule: dict | None, learning_rate: float):
@@ -65,19 +169,4 @@ def epoch_schedule(schedule: dict | None, learning_rate: float):
         hold, rate = schedule["hold"], schedule["decay_rate"]
         return keras.callbacks.LearningRateScheduler(
             lambda epoch: learning_rate * rate ** max(0, epoch - hold))
-    raise ValueError(f"unknown schedule {kind!r}")
-
-
-class ValidationMacroAUC(keras.callbacks.Callback):
-    """Adds ``val_macro_auc`` (one-vs-rest, on softmax probabilities, over the classes
-    present) to the epoch logs, so EarlyStopping / ModelCheckpoint can monitor it as the
-    e18 original monitors its validation AUROC. Must run before those callbacks."""
-
-    def __init__(self, val_data, names, to_outputs):
-        super().__init__()
-        self.val_data, self.names, self.to_outputs = val_data, names, to_outputs
-        self.y_val = dataset_targets(val_data)
-
-    def on_epoch_end(self, epoch, logs=None):
-        outputs = self.to_outputs(self.model.predict(self.val_data, verbose=0))
-        logs["val_macro_auc"] = evaluation_report("multiclass", self.y_val, outputs, self.names)["macro_auc"]
+    raise RecipeError(None, f"training.schedule: unknown schedule {kind!r} (known: exponential, cosine, step_after)")

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -26,8 +27,10 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from tf_ecg.config import LeaveOneOutConfig
 from tf_ecg.data import mitbih
-from tf_ecg.evaluation.metrics import aami_report, label_report
+from tf_ecg.errors import ECGDataError, OutputPathError, RunError
+from tf_ecg.evaluation.metrics import aami_report, label_report, strict_json
 from tf_ecg.evaluation.plots import confusion_matrix_figure, figure_to_png
 from tf_ecg.registry import build_model
 from tf_ecg.training.callbacks import png_summary
@@ -36,18 +39,6 @@ KEEP = tuple(s for s in mitbih.BEAT_SYMBOLS if s != "Q")
 FINE_TUNE_END = 10 * 60 * mitbih.SAMPLING_RATE               # first 10 minutes: R peak < 216,000
 EVALUATION_START = 650_000 - 20 * 60 * mitbih.SAMPLING_RATE  # last 20 minutes: R peak >= 218,000
 VARIANTS = ("baseline", "baseline_last20", "transfer")
-
-
-@dataclass
-class LeaveOneOutConfig:
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    fine_tune_epochs: int = 10
-    transfer: bool = True
-    output_activation: str | None = None  # "relu" reproduces the original's ReLU logits (a bug)
-    test_scaling: str = "own"             # "own" (original) or "train": min/max of the training data
-    seed: int = 0
 
 
 def beat_dataset(mitdb_dir: Path, records=None) -> tuple[mitbih.BeatSet, np.ndarray, list[str]]:
@@ -77,7 +68,7 @@ def run_fold(beats: mitbih.BeatSet, labels: np.ndarray, num_classes: int, record
     held_out = beats.records == record
     train_waves = beats.waves[~held_out]
     x_train = _scale(train_waves)
-    model = build_model("loo_conv1d", num_classes=num_classes, output_activation=config.output_activation)
+    model = build_model("loo_conv1d", num_classes=num_classes, output_activation=config.output_activation or None)
     _compile(model, config.learning_rate)
 
     def callbacks(name):
@@ -115,16 +106,37 @@ def run_leave_one_out(mitdb_dir: Path, out_dir: Path, records=None, config: Leav
     interrupted run resumes. Returns and writes the pooled report (``report.json``)."""
     config = config or LeaveOneOutConfig()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     settings = out_dir / "config.json"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputPathError(out_dir, "output path is a file, not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not settings.is_file():
+        raise OutputPathError(out_dir, "folder holds files that are not a leave-one-out run; use a new folder")
     if settings.exists() and json.loads(settings.read_text()) != asdict(config):
-        raise ValueError(f"{out_dir} holds folds of a different configuration ({settings}); use another folder")
-    settings.write_text(json.dumps(asdict(config), indent=2))
+        changed = sorted(k for k, v in json.loads(settings.read_text()).items() if asdict(config).get(k) != v)
+        raise RunError(out_dir, f"holds folds of a different configuration (differing: {', '.join(changed)}); "
+                                f"use another folder")
     beats, labels, symbols = beat_dataset(mitdb_dir, pool)
     folds = list(records) if records is not None else list(dict.fromkeys(beats.records))
     outside = sorted(set(folds) - set(beats.records))
     if outside:
-        raise ValueError(f"records {outside} are not in the pool of beats (pool: {pool or 'all records present'})")
+        raise ECGDataError(mitdb_dir, f"records {outside} are not in the pool of beats "
+                                      f"(pool: {pool or 'all records present'})")
+    created = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps(asdict(config), indent=2))
+    try:
+        _run_folds(beats, labels, symbols, folds, config, out_dir, tensorboard)
+    except Exception:
+        if created and not list(out_dir.glob("fold_*.npz")):
+            shutil.rmtree(out_dir, ignore_errors=True)  # nothing finished: leave nothing behind
+        raise
+    report = pooled_report(out_dir, folds, symbols)
+    (out_dir / "report.json").write_text(strict_json(report))
+    write_pooled_figures(out_dir, report, tensorboard)
+    return report
+
+
+def _run_folds(beats, labels, symbols, folds, config: LeaveOneOutConfig, out_dir: Path, tensorboard: bool) -> None:
     for record in tqdm(folds, desc="leave-one-out folds", unit="fold"):
         path = out_dir / f"fold_{record}.npz"
         if path.exists():
@@ -134,10 +146,6 @@ def run_leave_one_out(mitdb_dir: Path, out_dir: Path, records=None, config: Leav
         staging = out_dir / f"fold_{record}.partial.npz"
         np.savez(staging, seconds=time.time() - started, **result)
         staging.replace(path)
-    report = pooled_report(out_dir, folds, symbols)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2))
-    write_pooled_figures(out_dir, report, tensorboard)
-    return report
 
 
 def write_pooled_figures(out_dir: Path, report: dict, tensorboard: bool = True) -> None:

@@ -1,9 +1,17 @@
-"""Recipe -> data -> compiled model -> fit (TensorBoard, checkpoints, resume) -> test report."""
+"""Resolved recipe -> data -> compiled model -> fit (TensorBoard, checkpoints, resume) -> test report.
+
+A run directory records what made it: ``recipe.toml`` is the resolved recipe (the file
+plus every override, defaults filled in) and ``run.json`` the versions, machine, seed,
+command line and a fingerprint of the data. Training into a directory that holds another
+recipe's run is refused; an interrupted run resumes; a finished one is left alone.
+"""
 
 from __future__ import annotations
 
+import datetime
 import json
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,18 +19,23 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from tf_ecg.config import Recipe, TrainingConfig, differences, load_recipe
 from tf_ecg.data.pipelines import array_dataset, pairs_from_halves
-from tf_ecg.errors import ECGDataError
-from tf_ecg.evaluation.metrics import evaluation_report
+from tf_ecg.data.sources import Splits, load_source
+from tf_ecg.errors import ECGDataError, OutputPathError, RecipeError, RunError
+from tf_ecg.evaluation.metrics import evaluation_report, strict_json
 from tf_ecg.evaluation.plots import figure_to_png, report_figures
-from tf_ecg.registry import build_model
-from tf_ecg.training.callbacks import EvaluationImages, ValidationMacroAUC, dataset_targets, epoch_schedule
+from tf_ecg.building import build_model
+from tf_ecg.runtime import machine_info
+from tf_ecg.training.callbacks import BatchNormStatistics, ValidationReport, dataset_targets, epoch_schedule, write_run_summaries
 from tf_ecg.training.losses import FocalLoss
 from tf_ecg.training.optimizers import AdaBound
-from tf_ecg.training.recipe import Recipe
-from tf_ecg.training.sources import Splits, load_source
 
 BEST, FINAL = "best.keras", "final.keras"
+RECIPE_FILE, RECORD_FILE = "recipe.toml", "run.json"
+# Everything train() writes into a run directory (and all that --restart removes).
+RUN_FILES = (RECIPE_FILE, RECORD_FILE, f".{RECORD_FILE}.partial", BEST, FINAL, "history.csv", "test_metrics.json",
+             "input_spec.json", "logs", "backup", "plots")
 CUSTOM_OBJECTS = {"FocalLoss": FocalLoss, "AdaBound": AdaBound}  # recipe names of tf_ecg's own
 
 
@@ -35,44 +48,55 @@ class TrainingResult:
     seconds: float
 
 
-def build_loss(training: dict):
+def build_loss(training: TrainingConfig):
     """A loss by name ("mean_absolute_error") or a Loss class with options
     ({name = "SparseCategoricalCrossentropy", from_logits = true})."""
-    loss = training["loss"]
-    if isinstance(loss, str):
-        return keras.losses.get(loss)
-    options = {k: v for k, v in loss.items() if k != "name"}
-    with keras.saving.CustomObjectScope(CUSTOM_OBJECTS):
-        built = keras.losses.get({"class_name": loss["name"], "config": options})
+    loss = training.loss
+    try:
+        if isinstance(loss, str):
+            return keras.losses.get(loss)
+        options = {k: v for k, v in loss.items() if k != "name"}
+        with keras.saving.CustomObjectScope(CUSTOM_OBJECTS):
+            built = keras.losses.get({"class_name": loss["name"], "config": options})
+    except (ValueError, TypeError, KeyError) as error:
+        raise RecipeError(None, f"training.loss = {loss!r}: {error}") from None
     if not isinstance(built, keras.losses.Loss):
         # keras.losses.get resolves a function name and silently drops the options
-        raise ValueError(f"loss {loss['name']!r} with options {options} must name a keras.losses.Loss "
-                         f"class (e.g. 'SparseCategoricalCrossentropy')")
+        raise RecipeError(None, f"training.loss: {loss['name']!r} with options {options} must name a "
+                                f"keras.losses.Loss class (e.g. 'SparseCategoricalCrossentropy')")
     return built
 
 
-def build_optimizer(training: dict) -> keras.optimizers.Optimizer:
-    config = dict(training["optimizer"])
-    name = config.pop("name")
-    with keras.saving.CustomObjectScope(CUSTOM_OBJECTS):
-        return keras.optimizers.get({"class_name": name, "config": config})
+def build_optimizer(training: TrainingConfig) -> keras.optimizers.Optimizer:
+    config = dict(training.optimizer)
+    name = config.pop("name", None)
+    try:
+        with keras.saving.CustomObjectScope(CUSTOM_OBJECTS):
+            return keras.optimizers.get({"class_name": name, "config": config})
+    except (ValueError, TypeError) as error:
+        raise RecipeError(None, f"training.optimizer = {training.optimizer!r}: {error}") from None
 
 
 def output_transform(recipe: Recipe):
     """Raw model outputs -> probabilities (classification) or values (regression)."""
-    if recipe.training.get("outputs", "logits") == "logits" and recipe.task == "multiclass":
+    if recipe.training.outputs == "logits" and recipe.task == "multiclass":
         return lambda raw: keras.ops.convert_to_numpy(keras.ops.softmax(raw, axis=-1))
-    if recipe.training.get("outputs", "logits") == "logits" and recipe.task in ("binary", "multilabel"):
+    if recipe.training.outputs == "logits" and recipe.task in ("binary", "multilabel"):
         return lambda raw: keras.ops.convert_to_numpy(keras.ops.sigmoid(raw))
     return lambda raw: np.asarray(raw)
 
 
-def training_metrics(task: str, num_classes: int) -> list:
-    if task == "regression":
-        return [keras.metrics.MeanAbsoluteError(name="mae")]
-    if task == "multiclass":
+def training_metrics(training: TrainingConfig) -> list:
+    """Metrics Keras tracks per batch; the task metrics (macro-F1, macro-AUC, R2) are computed
+    on the whole validation set by :class:`ValidationReport`."""
+    if training.task == "regression":
+        metrics = [keras.metrics.RootMeanSquaredError(name="rmse")]
+        if training.loss not in ("mean_absolute_error", "mae", "MeanAbsoluteError"):
+            metrics.insert(0, keras.metrics.MeanAbsoluteError(name="mae"))
+        return metrics
+    if training.task == "multiclass":
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc", multi_label=True)]
+    return [keras.metrics.BinaryAccuracy(name="accuracy")]
 
 
 def copy_matching_weights(model: keras.Model, source_file: str | Path) -> list[str]:
@@ -95,17 +119,24 @@ def copy_matching_weights(model: keras.Model, source_file: str | Path) -> list[s
     return skipped
 
 
-def compile_model(recipe: Recipe, num_outputs: int) -> keras.Model:
-    options = dict(recipe.model.get("options", {}))
-    model = build_model(recipe.model["name"], **options)
-    if recipe.model.get("initial_weights"):
-        skipped = copy_matching_weights(model, recipe.model["initial_weights"])
-        print(f"initial weights from {recipe.model['initial_weights']}; left fresh: {skipped}")
+def compile_model(recipe: Recipe, num_outputs: int, example_shape: tuple | None = None) -> keras.Model:
+    """The recipe's model, compiled; ``example_shape``: one input example's shape in the data,
+    checked against every model input (a window of 170 samples for a 160-sample model is
+    a recipe mistake, not a Keras error)."""
+    model = build_model(recipe.model.name, **recipe.model.options)
+    if example_shape is not None:
+        for shape in (model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]):
+            if any(m is not None and m != d for m, d in zip(shape[1:], example_shape)) or len(shape) - 1 != len(example_shape):
+                raise RecipeError(recipe.path, f"model {recipe.model.name} takes inputs of shape {tuple(shape[1:])}, "
+                                               f"the data are {tuple(example_shape)}: set model.options to match")
+    if recipe.model.initial_weights:
+        skipped = copy_matching_weights(model, recipe.model.initial_weights)
+        print(f"initial weights from {recipe.model.initial_weights}; left fresh: {skipped}")
     if model.output_shape[-1] != num_outputs:
-        raise ValueError(f"model {recipe.model['name']} has {model.output_shape[-1]} outputs, "
-                         f"the data has {num_outputs}: set model.options")
+        raise RecipeError(recipe.path, f"model {recipe.model.name} has {model.output_shape[-1]} outputs, "
+                                       f"the data has {num_outputs}: set model.options")
     model.compile(optimizer=build_optimizer(recipe.training), loss=build_loss(recipe.training),
-                  metrics=training_metrics(recipe.task, num_outputs))
+                  metrics=training_metrics(recipe.training))
     return model
 
 
@@ -117,94 +148,217 @@ def start_at_median(model: keras.Model, targets: np.ndarray) -> None:
                                   .astype(bias.dtype)])
 
 
-def _pairs(dataset, training: dict):
-    pairs = training.get("pairs")
-    if pairs not in (None, "halves"):
-        raise ValueError(f"unknown pair sampling {pairs!r}")
-    return pairs_from_halves(dataset) if pairs else dataset
-
-
-def evaluation_dataset(splits: Splits, training: dict, split: str):
+def evaluation_dataset(splits: Splits, training: TrainingConfig, split: str):
     """A deterministic dataset of one split: the same batches (and pairs) on every pass.
 
     With ``training.pairs = "halves"`` every batch becomes (reference, query) pairs
     labelled same (0) / different (1) class, drawn once with a fixed seed."""
-    pairs = bool(training.get("pairs"))
-    data = array_dataset(*getattr(splits, split), training["batch_size"], shuffle=pairs,
-                         seed=training.get("seed", 0) + 1, drop_remainder=pairs, reshuffle=False)
-    return _pairs(data, training)
+    pairs = bool(training.pairs)
+    data = array_dataset(*getattr(splits, split), training.batch_size, shuffle=pairs,
+                         seed=training.seed + 1, drop_remainder=pairs, reshuffle=False)
+    return pairs_from_halves(data) if pairs else data
 
 
-def make_datasets(splits: Splits, training: dict) -> dict:
+def make_datasets(splits: Splits, training: TrainingConfig) -> dict:
     """Shuffled training batches (reshuffled every epoch), deterministic val / test."""
-    train_data = array_dataset(*splits.train, training["batch_size"], shuffle=True, seed=training.get("seed", 0),
-                               drop_remainder=bool(training.get("pairs")) or training.get("drop_remainder", False))
-    return {"train": _pairs(train_data, training), "val": evaluation_dataset(splits, training, "val"),
-            "test": evaluation_dataset(splits, training, "test")}
+    pairs = bool(training.pairs)
+    train_data = array_dataset(*splits.train, training.batch_size, shuffle=True, seed=training.seed,
+                               drop_remainder=pairs or training.drop_remainder)
+    return {"train": pairs_from_halves(train_data) if pairs else train_data,
+            "val": evaluation_dataset(splits, training, "val"), "test": evaluation_dataset(splits, training, "test")}
 
 
 def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to_outputs) -> list:
     training = recipe.training
-    monitor = training.get("monitor", "val_loss")
-    callbacks = [ValidationMacroAUC(datasets["val"], splits.output_names, to_outputs)] if monitor == "val_macro_auc" else []
-    callbacks += [
+    callbacks = [
+        # first: the validation task metrics it adds to the logs are what the others see
+        ValidationReport(run_dir / "logs", splits.val[0][0], datasets["val"], recipe.task, splits.output_names,
+                         to_outputs, splits.input_spec, pairs=bool(training.pairs), every=training.image_every),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),  # resume after an interruption
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        keras.callbacks.ModelCheckpoint(str(run_dir / BEST), monitor=monitor, save_best_only=True,
-                                        mode=training.get("monitor_mode", "auto")),
-        EvaluationImages(run_dir / "logs", splits.val[0][0], datasets["val"], recipe.task, splits.output_names,
-                         to_outputs, splits.input_spec, every=training.get("image_every", 1)),
+        keras.callbacks.ModelCheckpoint(str(run_dir / BEST), monitor=training.monitor, save_best_only=True,
+                                        mode=training.monitor_mode),
     ]
-    schedule = epoch_schedule(training.get("schedule"), training["optimizer"]["learning_rate"])
+    if training.batch_norm_statistics == "recompute":
+        callbacks.insert(0, BatchNormStatistics(splits.train[0], seed=training.seed))
+    schedule = epoch_schedule(training.schedule, training.optimizer.get("learning_rate", 1e-3))
     if schedule:
         callbacks.append(schedule)
-    if "early_stopping" in training:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, **training["early_stopping"]))
-    if "reduce_lr_on_plateau" in training:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=monitor, **training["reduce_lr_on_plateau"]))
+    if training.early_stopping is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=training.monitor, **training.early_stopping))
+    if training.reduce_lr_on_plateau is not None:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=training.monitor, **training.reduce_lr_on_plateau))
     return callbacks
 
 
 def write_report(run_dir: Path, name: str, report: dict, y_true, outputs) -> None:
-    """``<name>.json`` plus one PNG per figure under ``plots/``."""
-    (run_dir / f"{name}.json").write_text(json.dumps(report, indent=2))
+    """``<name>.json`` (strict JSON: NaN as null) plus one PNG per figure under ``plots/``."""
+    (run_dir / f"{name}.json").write_text(strict_json(report))
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     for figure_name, figure in report_figures(report, y_true, outputs).items():
         (plots / f"{name}_{figure_name}.png").write_bytes(figure_to_png(figure))
 
 
+# ---------------------------------------------------------------- run directories
+
+def read_run_record(run_dir: Path) -> dict:
+    path = Path(run_dir) / RECORD_FILE
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(path, "not a tf_ecg run directory (no run.json)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunError(path, f"corrupt run record ({error})") from None
+
+
+def load_run_recipe(run_dir: str | Path) -> Recipe:
+    """The resolved recipe a run directory was trained with."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(run_dir, "run directory not found")
+    if not (run_dir / RECIPE_FILE).is_file():
+        raise RunError(run_dir, f"not a tf_ecg run directory (no {RECIPE_FILE})")
+    return load_recipe(run_dir / RECIPE_FILE)
+
+
+def _check_run_dir(recipe: Recipe, run_dir: Path, restart: bool) -> str:
+    """Checks ``run_dir`` before any work: returns "new", "replace", "resume" or "finished"."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise OutputPathError(run_dir, "exists and is not a directory")
+    if not run_dir.exists() or not any(run_dir.iterdir()):
+        return "new"
+    strangers = sorted(p.name for p in run_dir.iterdir() if not _written_by_runs(p.name))
+    if not (run_dir / RECIPE_FILE).is_file() or strangers:
+        raise OutputPathError(run_dir, f"holds files that are not a tf_ecg run ({strangers[:5]}); "
+                                       f"choose an empty or new --run-dir")
+    if restart:
+        return "replace"
+    previous = load_recipe(run_dir / RECIPE_FILE)
+    changed = differences(previous.to_dict(), recipe.to_dict())
+    changed = [key for key in changed if key != "name"]
+    if changed:
+        raise RunError(run_dir, f"holds a run of a different recipe (differing: {', '.join(changed)}); "
+                                f"use another --run-dir, or --restart to replace it")
+    return "finished" if (run_dir / "test_metrics.json").is_file() else "resume"
+
+
+def _written_by_runs(name: str) -> bool:
+    return name in RUN_FILES or name.startswith("evaluate_")  # evaluate_<which>_<split>.json
+
+
+def _clear_run(run_dir: Path) -> None:
+    """Remove what a run (or an evaluation of it) wrote, and nothing else, from ``run_dir``."""
+    for path in run_dir.iterdir():
+        if not _written_by_runs(path.name):
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def _write_run_record(run_dir: Path, record: dict) -> None:
+    staging = run_dir / f".{RECORD_FILE}.partial"
+    staging.write_text(strict_json(record))
+    staging.replace(run_dir / RECORD_FILE)
+
+
 def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | None = None,
-          verbose: int = 2) -> TrainingResult:
-    """Run a recipe into ``run_dir``; running it again after an interruption resumes it."""
+          verbose: int = 2, restart: bool = False, command: list[str] | None = None) -> TrainingResult:
+    """Run a recipe into ``run_dir``; running it again after an interruption resumes it.
+
+    ``restart``: replace a run already in ``run_dir`` (only files a run writes are removed).
+    A directory holding another recipe's run, or files that are not a run, is refused
+    before any work starts; a run that fails before its first epoch leaves nothing behind.
+    """
     started = time.time()
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if recipe.path is not None:
-        shutil.copyfile(recipe.path, run_dir / "recipe.toml")
+    state = _check_run_dir(recipe, run_dir, restart)
+    if state == "finished":
+        raise RunError(run_dir, "this run has finished (test_metrics.json): evaluate or export it, "
+                                "or pass --restart to train it again")
     training = recipe.training
-    keras.utils.set_random_seed(training.get("seed", 0))
+    keras.utils.set_random_seed(training.seed)
     splits = splits or load_source(recipe.data, data_root)
     num_outputs = 1 if recipe.task == "binary" else len(splits.output_names)
-    model = compile_model(recipe, num_outputs)
-    if training.get("output_bias") == "train_median":
+    model = compile_model(recipe, num_outputs, splits.train[0].shape[1:])
+    if training.output_bias == "train_median":
         start_at_median(model, splits.train[1])
     to_outputs = output_transform(recipe)
     datasets = make_datasets(splits, training)
-    model.fit(datasets["train"], validation_data=datasets["val"], epochs=training["epochs"], verbose=verbose,
-              shuffle=False, callbacks=_callbacks(recipe, run_dir, splits, datasets, to_outputs))
+    record = {"status": "running", "started": _now(), "recipe": str(recipe.path), "overrides": recipe.overrides,
+              "seed": training.seed, "command": command if command is not None else sys.argv,
+              "machine": machine_info(), "data": {"source": recipe.data["source"], "info": splits.info,
+                                                   "fingerprint": splits.fingerprint()},
+              "model": {"name": recipe.model.name, "parameters": int(model.count_params())}}
+    if state == "replace":  # only now that the data and the model are ready
+        _clear_run(run_dir)
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        (run_dir / RECIPE_FILE).write_text(recipe.to_toml())
+        if state == "resume":
+            record["resumed"] = True
+            if read_run_record(run_dir).get("data", {}).get("fingerprint") != record["data"]["fingerprint"]:
+                raise RunError(run_dir, "the data differ from the data this run started with "
+                                        "(run.json fingerprint); --restart to train on the new data")
+        _write_run_record(run_dir, record)
+        write_run_summaries(run_dir / "logs", recipe, None)
+        model.fit(datasets["train"], validation_data=datasets["val"], epochs=training.epochs, verbose=verbose,
+                  shuffle=False, callbacks=_callbacks(recipe, run_dir, splits, datasets, to_outputs))
+    except Exception:
+        if created and not (run_dir / "backup").exists():
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-made is left behind
+        raise
     model.save(run_dir / FINAL)
-    if training.get("keep", "best") == "best" and (run_dir / BEST).exists():
+    if training.keep == "best" and (run_dir / BEST).exists():
         model = keras.models.load_model(run_dir / BEST)
     y_test = dataset_targets(datasets["test"])
     outputs = to_outputs(model.predict(datasets["test"], verbose=0))
-    report = evaluation_report(recipe.task, y_test, outputs, splits.output_names,
-                               training.get("thresholds", 0.5))
-    report["model_kept"] = training.get("keep", "best")
-    write_report(run_dir, "test_metrics", report, y_test, outputs)
-    (run_dir / "input_spec.json").write_text(json.dumps(
+    report = evaluation_report(recipe.task, y_test, outputs, splits.output_names, training.thresholds)
+    report["model_kept"] = training.keep
+    (run_dir / "input_spec.json").write_text(strict_json(
         {"input_spec": splits.input_spec.to_dict(), "output_names": splits.output_names,
-         "task": recipe.task, "outputs": training.get("outputs", "logits"), "data_info": splits.info},
-        indent=2))
-    return TrainingResult(run_dir, model, splits, report, time.time() - started)
+         "task": recipe.task, "outputs": training.outputs, "thresholds": training.thresholds,
+         "data_info": splits.info}))
+    write_report(run_dir, "test_metrics", report, y_test, outputs)
+    write_run_summaries(run_dir / "logs", recipe, report)
+    seconds = time.time() - started
+    _write_run_record(run_dir, {**record, "status": "finished", "finished": _now(), "seconds": round(seconds, 1),
+                                "epochs_run": _epochs_run(run_dir), "test_metrics": "test_metrics.json"})
+    return TrainingResult(run_dir, model, splits, report, seconds)
+
+
+def _epochs_run(run_dir: Path) -> int:
+    history = run_dir / "history.csv"
+    return max(0, len(history.read_text().splitlines()) - 1) if history.is_file() else 0
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+# ---------------------------------------------------------------- evaluation of a finished run
+
+def evaluate_run(run_dir: str | Path, which: str = "best", split: str = "test", data_root=None) -> dict:
+    """Score ``<run_dir>/<which>.keras`` on one split rebuilt from the run's resolved recipe;
+    writes ``evaluate_<which>_<split>.json`` and plots. The report says whether the data
+    match the run's fingerprint (a different data root can hold different records)."""
+    run_dir = Path(run_dir)
+    recipe = load_run_recipe(run_dir)
+    model_file = run_dir / f"{which}.keras"
+    if not model_file.is_file():
+        raise RunError(model_file, "trained model not found: the run has not finished")
+    model = keras.models.load_model(model_file)
+    splits = load_source(recipe.data, data_root)
+    data = evaluation_dataset(splits, recipe.training, split)
+    y = dataset_targets(data)
+    outputs = output_transform(recipe)(model.predict(data, verbose=0))
+    report = evaluation_report(recipe.task, y, outputs, splits.output_names, recipe.training.thresholds)
+    recorded = read_run_record(run_dir).get("data", {}).get("fingerprint", {}).get(split)
+    report["data_matches_run"] = recorded == splits.fingerprint()[split]
+    report["model"] = str(model_file)
+    write_report(run_dir, f"evaluate_{which}_{split}", report, y, outputs)
+    return report

@@ -1,0 +1,84 @@
+"""The data-source catalogue a recipe names in ``[data] source = ...``.
+
+A source turns the data root and the recipe's [data] options into train/val/test
+arrays plus an :class:`InputSpec` that tells inference how to prepare new recordings.
+One module per data set registers its sources here; a source's keyword arguments are the
+schema of its recipe section (checked by :mod:`tf_ecg.config`). The DeepFake source needs
+the generator model, so it lives one floor up, in :mod:`tf_ecg.deepfake` (registered when
+``tf_ecg`` is imported).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from tf_ecg.data.spec import InputSpec
+from tf_ecg.errors import RecipeError
+
+SourceFn = Callable[..., "Splits"]
+_SOURCES: dict[str, SourceFn] = {}
+
+
+@dataclass
+class Splits:
+    train: tuple[np.ndarray, np.ndarray]
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    input_spec: InputSpec
+    output_names: list[str]         # class names, or target names for regression
+    info: dict = field(default_factory=dict)
+
+    def fingerprint(self) -> dict:
+        """Split sizes and a hash of each split's labels and inputs: two runs with the same
+        fingerprint saw the same data (the hash reads every array once)."""
+        result = {}
+        for name in ("train", "val", "test"):
+            x, y = getattr(self, name)
+            labels = hashlib.sha256(np.ascontiguousarray(np.asarray(y)).tobytes()).hexdigest()
+            inputs = hashlib.sha256(np.ascontiguousarray(np.asarray(x)).tobytes()).hexdigest()
+            result[name] = {"n": int(len(y)), "input_shape": list(np.shape(x)[1:]),
+                            "labels_sha256": labels, "inputs_sha256": inputs}
+        return result
+
+
+def register_source(name: str) -> Callable[[SourceFn], SourceFn]:
+    def decorator(function: SourceFn) -> SourceFn:
+        _SOURCES[name] = function
+        return function
+
+    return decorator
+
+
+def source_names() -> list[str]:
+    return sorted(_SOURCES)
+
+
+def source_function(name: str) -> SourceFn:
+    if name not in _SOURCES:
+        raise KeyError(f"unknown data source {name!r}; known: {source_names()}")
+    return _SOURCES[name]
+
+
+def load_source(options: dict, data_root=None) -> Splits:
+    """The splits of ``options["source"]`` with the other options (a recipe's [data])."""
+    options = dict(options)
+    name = options.pop("source", None)
+    try:
+        function = source_function(name)
+    except KeyError as error:
+        raise RecipeError(None, error.args[0]) from None
+    return function(data_root=data_root, **options)
+
+
+def random_split(n: int, fractions=(0.7, 0.1, 0.2), seed: int = 0) -> list[np.ndarray]:
+    order = np.random.default_rng(seed).permutation(n)
+    cuts = np.cumsum([int(round(f * n)) for f in fractions[:-1]])
+    return np.split(order, cuts)
+
+
+# Registration: every data set's module adds its sources to the catalogue.
+from tf_ecg.data.sources import glucose, heartbeats, mitbih, ptbxl  # noqa: E402,F401

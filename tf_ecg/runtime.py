@@ -1,0 +1,66 @@
+"""What a run executes on: versions, CPU model (family, model, flags) and accelerators.
+
+Recorded in every run's ``run.json`` and every benchmark result, so that a figure can be
+traced to the machine that produced it (one "AMD EPYC" name covers CPUs 2.5x apart).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+
+def cpu_info() -> dict:
+    """Model name, vendor, family, model, stepping and flags of the first CPU (Linux
+    ``/proc/cpuinfo``, the fields ``lscpu`` shows), plus the number of usable cores."""
+    fields = {"model name": "model_name", "vendor_id": "vendor", "cpu family": "family", "model": "model",
+              "stepping": "stepping", "flags": "flags"}
+    info = {"model_name": platform.processor() or platform.machine()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in fields and fields[key] not in info.get("_seen", ()):
+                info[fields[key]] = value.strip()
+                info.setdefault("_seen", set()).add(fields[key])
+            if not line.strip() and "_seen" in info:
+                break  # the first processor's block is enough
+    except OSError:
+        pass
+    info.pop("_seen", None)
+    if "flags" in info:
+        info["flags"] = sorted(info["flags"].split())
+    info["usable_cores"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return info
+
+
+def versions() -> dict:
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import tf_ecg
+
+    return {"tf_ecg": tf_ecg.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}
+
+
+def accelerators() -> list[dict]:
+    import tensorflow as tf
+
+    devices = []
+    for device in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(device)
+        devices.append({"name": device.name, "model": details.get("device_name", ""),
+                        "compute_capability": list(details.get("compute_capability", ()) or ())})
+    return devices
+
+
+def machine_info() -> dict:
+    return {"platform": platform.platform(), "cpu": cpu_info(), "gpus": accelerators(), **versions(),
+            "thread_settings": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
+                                                            "TF_NUM_INTEROP_THREADS", "TF_ENABLE_ONEDNN_OPTS")
+                                if k in os.environ},
+            "executable": sys.executable}
