@@ -112,8 +112,8 @@ def test_cli_bad_inputs_are_clear_errors(mitdb_dir, recipe_file, tmp_path, capsy
 
     csv = tmp_path / "watch.csv"
     csv.write_text("\n".join(["1.0"] * 5000))
-    assert main(["predict", str(saved), str(csv)]) == 2
-    assert "sampling rate is 512 Hz, the model was trained at 360 Hz" in capsys.readouterr().err
+    assert main(["predict", str(saved), str(csv)]) == 2  # one lead at 512 Hz for a two-lead model
+    assert "watch.csv: 1 lead(s), the model needs 2" in capsys.readouterr().err
 
     np.save(tmp_path / "one_lead.npy", np.zeros(5000, "float32"))
     assert main(["predict", str(saved), str(tmp_path / "one_lead.npy")]) == 2
@@ -137,3 +137,22 @@ def test_prediction_inputs_are_read_with_their_rate_and_leads(shared_data, mitdb
     assert signal.shape == (15_360, 1) and rate == 512 and leads == ["I"]
     signal, rate, leads = read_signal(mitdb_dir / "100.hea")
     assert signal.shape == (650_000, 2) and rate == 360 and leads == ["MLII", "V5"]
+
+
+def test_predict_resamples_a_recording_to_the_model_rate(mitdb_dir, recipe_file, tmp_path):
+    """A 250 Hz copy of record 100 gives (nearly) the beats and classes of the 360 Hz original."""
+    from conftest import write_record
+    from tf_ecg.data.resample import resample
+    from tf_ecg.data.wfdb_records import read_record
+
+    run_dir, saved = tmp_path / "run", tmp_path / "saved"
+    assert main(["train", str(recipe_file), "--data-root", str(mitdb_dir.parent), "--run-dir", str(run_dir),
+                 "--epochs", "1"]) == 0
+    assert main(["export", str(run_dir), "--out", str(saved)]) == 0
+    record = read_record(mitdb_dir / "100")
+    minutes = slice(0, 360 * 120)
+    write_record(tmp_path, "rec250", resample(record.signal[minutes], 360, 250), 250, list(record.leads))
+    write_record(tmp_path, "rec360", record.signal[minutes], 360, list(record.leads))
+    at_250, at_360 = predict_file(saved, tmp_path / "rec250"), predict_file(saved, tmp_path / "rec360")
+    assert abs(len(at_250["outputs"]) - len(at_360["outputs"])) <= 2
+    assert at_250["summary"]["majority"] == at_360["summary"]["majority"]

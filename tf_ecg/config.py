@@ -204,6 +204,9 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
     model = dataclasses.replace(model, options=_builder_options(model, path))
     training = _section(TrainingConfig, content["training"], path, "training")
     _check_schedule(training.schedule, path)
+    if training.pairs and training.batch_norm_statistics == "recompute":
+        raise RecipeError(path, "training.batch_norm_statistics = \"recompute\" needs single-input batches; "
+                                "it does not apply to pair training (training.pairs)")
     runtime = _section(RuntimeConfig, content.get("runtime", {}), path, "runtime")
     return Recipe(name, _data_options(content["data"], path), model, training, runtime, path, overrides)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tf_ecg.data.beats import beat_windows, minmax_scale
+from tf_ecg.data.resample import resample
 from tf_ecg.errors import ECGDataError
 
 
@@ -87,10 +88,10 @@ def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: 
         if len(peaks) == 0:
             raise ECGDataError(path, "no beat found (R-peak detection found no peaks)")
         return kachuee_beats(to_125_hz(lead, sampling_rate), peaks)[..., None], peaks
-    if not np.isclose(sampling_rate, spec.sampling_rate):
-        raise ECGDataError(path, f"sampling rate is {sampling_rate:g} Hz, the model was trained "
-                                 f"at {spec.sampling_rate:g} Hz")
     signal = _checked_leads(signal, lead_names, spec, path)
+    if not np.isclose(sampling_rate, spec.sampling_rate):
+        # the same polyphase resampler the training sources use (e.g. DeepFake 500 -> 50 Hz)
+        signal = resample(signal, sampling_rate, spec.sampling_rate, path=path)
     if spec.kind == "segment":
         count = len(signal) // spec.length
         if count == 0:

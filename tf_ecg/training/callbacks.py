@@ -34,7 +34,7 @@ class ValidationReport(keras.callbacks.Callback):
     figures every ``every`` epochs. Must come before the callbacks that read the logs."""
 
     def __init__(self, log_dir: Path, example_input, val_data, task: str, names, to_outputs, input_spec,
-                 pairs: bool = False, every: int = 1):
+                 pairs: bool = False, every: int = 1, skip=()):
         super().__init__()
         self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "images"))
         self.example_input, self.val_data, self.names = example_input, val_data, names
@@ -43,6 +43,7 @@ class ValidationReport(keras.callbacks.Callback):
         self.names = ["same", "different"] if pairs else names
         self.y_val = dataset_targets(val_data)
         self.to_outputs, self.input_spec, self.every = to_outputs, input_spec, every
+        self.skip = {f"val_{name}" for name in skip}  # what the loss already is (an L1 loss is the MAE)
 
     def on_train_begin(self, logs=None):
         strip = ecg_strip(self.example_input, self.input_spec.sampling_rate, self.input_spec.display_leads(),
@@ -53,7 +54,8 @@ class ValidationReport(keras.callbacks.Callback):
         outputs = self.to_outputs(self.model.predict(self.val_data, verbose=0))
         report = evaluation_report(self.task, self.y_val, outputs, self.names)
         if logs is not None:
-            logs.update(task_metrics(report, prefix="val_"))
+            logs.update({key: value for key, value in task_metrics(report, prefix="val_").items()
+                         if key not in logs and not any(key == s or key.startswith(f"{s}_") for s in self.skip)})
         if (epoch + 1) % self.every == 0:
             for name, figure in report_figures(report, self.y_val, outputs).items():
                 png_summary(self.writer, f"validation/{name}", figure_to_png(figure), epoch)

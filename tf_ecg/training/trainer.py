@@ -86,12 +86,15 @@ def output_transform(recipe: Recipe):
     return lambda raw: np.asarray(raw)
 
 
+L1_LOSSES = ("mean_absolute_error", "mae", "MeanAbsoluteError")
+
+
 def training_metrics(training: TrainingConfig) -> list:
     """Metrics Keras tracks per batch; the task metrics (macro-F1, macro-AUC, R2) are computed
     on the whole validation set by :class:`ValidationReport`."""
     if training.task == "regression":
         metrics = [keras.metrics.RootMeanSquaredError(name="rmse")]
-        if training.loss not in ("mean_absolute_error", "mae", "MeanAbsoluteError"):
+        if training.loss not in L1_LOSSES:
             metrics.insert(0, keras.metrics.MeanAbsoluteError(name="mae"))
         return metrics
     if training.task == "multiclass":
@@ -173,7 +176,8 @@ def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to
     callbacks = [
         # first: the validation task metrics it adds to the logs are what the others see
         ValidationReport(run_dir / "logs", splits.val[0][0], datasets["val"], recipe.task, splits.output_names,
-                         to_outputs, splits.input_spec, pairs=bool(training.pairs), every=training.image_every),
+                         to_outputs, splits.input_spec, pairs=bool(training.pairs), every=training.image_every,
+                         skip=("mae",) if training.loss in L1_LOSSES else ()),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),  # resume after an interruption
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
