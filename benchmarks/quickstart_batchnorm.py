@@ -35,8 +35,8 @@ def run(seed: int, epochs: int, rate: int) -> dict:
     overrides = {"data.seed": seed, "training.seed": seed, "training.batch_norm_statistics": "moving_average",
                  "data.sampling_rate": rate, "model.options.input_length": 10 * rate}
     recipe = load_recipe(recipes_dir() / "quickstart_deepfake_hr.toml", overrides)
-    keras.utils.set_random_seed(seed)
     splits = load_source(recipe.data)
+    keras.utils.set_random_seed(seed)  # after the data, as tf_ecg.training.trainer.train does
     model = compile_model(recipe, 1, splits.train[0].shape[1:])
     start_at_median(model, splits.train[1])
     datasets = make_datasets(splits, recipe.training)

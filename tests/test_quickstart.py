@@ -2,43 +2,37 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from tf_ecg.cli import main
 from tf_ecg.export import predict_file
 
 
-def test_quickstart_deepfake_end_to_end(tmp_path, capsys, ptbxl_dir):
-    code = main(["quickstart", "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model"),
-                 "--set", "data.n_ecgs=60", "--epochs", "1"])
+def test_quickstart_learns_heart_rate_and_serves_any_rate(tmp_path, capsys, ptbxl_dir):
+    """The real quickstart (seeded): the kept model beats the mean predictor by a clear
+    margin, not only with finite metrics; then its SavedModel reads recordings at other
+    rates, resampled to 50 Hz as in training."""
+    assert main(["quickstart", "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model")]) == 0
     out = capsys.readouterr().out
-    assert code == 0
     assert "HR: MAE" in out and "SavedModel" in out
-    report = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
-    assert report["task"] == "regression" and report["n"] >= 8
-    record = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert record["overrides"] == {"data.n_ecgs": 60, "training.epochs": 1}
-    assert record["data"]["info"]["generated"] == 60
-    # The exported 50 Hz model reads recordings at other rates, resampled as in training:
-    # a 100 Hz PTB-XL record (leads picked by name) and 500 Hz DeepFake records from synth.
-    result = predict_file(tmp_path / "model", ptbxl_dir / "records100" / "00000" / "00001_lr")
-    assert len(result["outputs"]) == 1 and 30 < result["summary"]["HR"] < 200
-    assert main(["synth", "--n", "2", "--seed", "5", "--out", str(tmp_path / "synth")]) == 0
-    result = predict_file(tmp_path / "model", tmp_path / "synth" / "deepfake_000001")
-    assert len(result["outputs"]) == 1 and np.isfinite(result["summary"]["HR"])
-
-
-@pytest.mark.parametrize("seed", [0, 1])
-def test_the_kept_model_learns_heart_rate(tmp_path, seed):
-    """Small and seeded, yet a real outcome: the quickstart recipe on 600 ECGs with 3
-    inception blocks instead of 6 and batches of 16 (as many steps as the full run's first
-    epochs, at a CI-sized cost) predicts HR far better than the training labels' mean."""
-    assert main(["quickstart", "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model"),
-                 "--set", "data.n_ecgs=600", "--set", f"data.seed={seed}", "--set", f"training.seed={seed}",
-                 "--set", "model.options.depth=3", "--set", "training.batch_size=16", "--epochs", "4"]) == 0
     hr = json.loads((tmp_path / "run" / "test_metrics.json").read_text())["per_target"]["HR"]
-    assert hr["mae"] < 0.7 * hr["mae_of_mean_predictor"] and hr["r2"] > 0.4
+    assert hr["mae"] < 0.6 * hr["mae_of_mean_predictor"] and hr["r2"] > 0.5
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "finished" and record["data"]["info"]["generated"] == 1000
+
+    result = predict_file(tmp_path / "model", ptbxl_dir / "records100" / "00000" / "00001_lr")  # 100 Hz
+    assert len(result["outputs"]) == 1 and 40 < result["summary"]["HR"] < 150
+    assert main(["synth", "--n", "2", "--seed", "5", "--out", str(tmp_path / "synth")]) == 0  # 500 Hz
+    result = predict_file(tmp_path / "model", tmp_path / "synth" / "deepfake_000001")
+    assert len(result["outputs"]) == 1 and 40 < result["summary"]["HR"] < 150
+
+
+def test_quickstart_overrides_are_recorded(tmp_path):
+    assert main(["quickstart", "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model"),
+                 "--set", "data.n_ecgs=40", "--epochs", "1"]) == 0
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["overrides"] == {"data.n_ecgs": 40, "training.epochs": 1}
+    assert record["data"]["info"]["generated"] == 40
 
 
 def test_quickstart_on_real_mitbih(tmp_path, capsys, mitdb_dir):
@@ -67,8 +61,8 @@ def test_quickstart_refuses_an_export_folder_it_did_not_write_before_training(tm
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_full_quickstart_learns(tmp_path, seed):
+@pytest.mark.parametrize("seed", [1, 2])
+def test_full_quickstart_learns_with_other_seeds(tmp_path, seed):
     """The issue's targets: test R2 >= 0.6 and MAE <= 0.6 x the mean predictor's, per seed
     (benchmarks/quickstart.py records the same runs with their wall time)."""
     assert main(["quickstart", "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model"),

@@ -199,3 +199,34 @@ epochs = 2
     columns = set(pd.read_csv(tmp_path / "run" / "history.csv").columns)
     assert {"loss", "rmse", "val_loss", "val_rmse", "val_r2"} <= columns
     assert not {"mae", "val_mae"} & columns  # the L1 loss is the MAE already
+
+
+def test_a_seeded_run_does_not_depend_on_what_the_process_drew_before(tmp_path, monkeypatch):
+    """The model's initial weights come from the recipe's seed alone, although a data source
+    may draw random numbers only on its first use (the DeepFake generator is built once)."""
+    import keras
+
+    import tf_ecg.training.trainer as trainer
+    from tf_ecg.data.sources import Splits
+    from tf_ecg.data.spec import InputSpec
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(48, 160, 2)).astype("float32"), rng.integers(0, 5, 48)
+    splits = Splits((x[:32], y[:32]), (x[32:40], y[32:40]), (x[40:], y[40:]),
+                    InputSpec("beat", 360, 160, None, 2, before=80, after=80), list("NSVFQ"))
+    calls = []
+
+    def source_that_builds_a_network_once(options, data_root=None):
+        if not calls:
+            keras.layers.Dense(8).build((None, 4))  # draws from the global seed generator
+        calls.append(options)
+        return splits
+
+    monkeypatch.setattr(trainer, "load_source", source_that_builds_a_network_once)
+    recipe_path = tmp_path / "tiny.toml"
+    recipe_path.write_text(RECIPE.replace("epochs = 2", "epochs = 1"))
+    first = train(load_recipe(recipe_path), tmp_path / "a", verbose=0).model
+    second = train(load_recipe(recipe_path), tmp_path / "b", verbose=0).model
+    assert len(calls) == 2
+    for a, b in zip(first.get_weights(), second.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

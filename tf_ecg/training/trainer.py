@@ -284,8 +284,10 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
         raise RunError(run_dir, "this run has finished (test_metrics.json): evaluate or export it, "
                                 "or pass --restart to train it again")
     training = recipe.training
-    keras.utils.set_random_seed(training.seed)
     splits = splits or load_source(recipe.data, data_root)
+    # Seeded here, after the data: the model's initial weights depend on the seed alone, not
+    # on what a source drew before (the DeepFake generator is built once per process).
+    keras.utils.set_random_seed(training.seed)
     num_outputs = 1 if recipe.task == "binary" else len(splits.output_names)
     model = compile_model(recipe, num_outputs, splits.train[0].shape[1:])
     if training.output_bias == "train_median":
