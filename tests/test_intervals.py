@@ -104,7 +104,7 @@ def test_quality_failures_are_counted_by_cause():
     flat = ecg_intervals(np.zeros((5000, 8)), 500)
     assert flat["ok"] is False and flat["failure"]
     table = interval_table([np.zeros((5000, 8)), np.zeros((5000, 8)), _beat_train(160, 90, 400, 70)], 500)
-    counts = failure_counts(table)
+    counts = failure_counts(table["failure"])
     assert sum(counts.values()) == 2 and list(counts) == [flat["failure"]]
 
 

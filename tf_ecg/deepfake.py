@@ -14,10 +14,9 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 from tqdm.auto import tqdm
 
-from tf_ecg.data.intervals import INTERVALS, heart_rate_with_cause, interval_table
+from tf_ecg.data.intervals import INTERVALS, failure_counts, heart_rate_with_cause, interval_table
 from tf_ecg.data.resample import resample
 from tf_ecg.data.sources import Splits, random_split, register_source
 from tf_ecg.data.spec import InputSpec, normalise
@@ -157,7 +156,6 @@ def deepfake_intervals(data_root=None, target: str = "HR", n_ecgs: int = 1000, s
     x, y = normalise(x, "minmax_per_lead"), values[ok, None]
     parts = random_split(len(x), fractions, seed)
     spec = InputSpec("segment", sampling_rate, x.shape[1], list(LEADS), len(LEADS))
-    causes = pd.Series([cause for cause in failures if cause], dtype=object)
     return Splits(*[(x[p], y[p]) for p in parts], spec, [target],
                   {"generated": n_ecgs, "dropped_by_quality": int((~ok).sum()),
-                   "quality_failures": {str(k): int(v) for k, v in causes.value_counts().items()}})
+                   "quality_failures": failure_counts(failures)})

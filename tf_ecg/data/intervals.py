@@ -160,7 +160,8 @@ def interval_table(signals, sampling_rate: float, rate_lead: int = 1, index=None
     return pd.DataFrame(rows, index=index, columns=[*INTERVALS, "ok", "failure"])
 
 
-def failure_counts(table: pd.DataFrame) -> dict[str, int]:
-    """How many recordings failed the quality check, by cause."""
-    causes = table.loc[~table["ok"].astype(bool), "failure"]
-    return {str(cause): int(count) for cause, count in causes.value_counts().items()}
+def failure_counts(causes) -> dict[str, int]:
+    """How many recordings failed the quality check, by cause (one cause per recording,
+    "" for those that passed: an interval table's ``failure`` column)."""
+    counts = pd.Series([str(c) for c in causes if c], dtype=object).value_counts()
+    return {str(cause): int(count) for cause, count in counts.items()}

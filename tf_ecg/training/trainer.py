@@ -364,7 +364,7 @@ def evaluate_run(run_dir: str | Path, which: str = "best", split: str = "test", 
     outputs = output_transform(recipe)(model.predict(data, verbose=0))
     report = evaluation_report(recipe.task, y, outputs, splits.output_names, recipe.training.thresholds)
     recorded = read_run_record(run_dir).get("data", {}).get("fingerprint", {}).get(split)
-    report["data_matches_run"] = recorded == splits.fingerprint()[split]
+    report["data_matches_run"] = recorded == splits.fingerprint([split])[split]  # only the split scored
     report["model"] = str(model_file)
     write_report(run_dir, f"evaluate_{which}_{split}", report, y, outputs)
     return report

@@ -32,11 +32,11 @@ class Splits:
     output_names: list[str]         # class names, or target names for regression
     info: dict = field(default_factory=dict)
 
-    def fingerprint(self) -> dict:
+    def fingerprint(self, names=("train", "val", "test")) -> dict:
         """Split sizes and a hash of each split's labels and inputs: two runs with the same
         fingerprint saw the same data (the hash reads every array once)."""
         result = {}
-        for name in ("train", "val", "test"):
+        for name in names:
             x, y = getattr(self, name)
             labels = hashlib.sha256(np.ascontiguousarray(np.asarray(y)).tobytes()).hexdigest()
             inputs = hashlib.sha256(np.ascontiguousarray(np.asarray(x)).tobytes()).hexdigest()

@@ -96,7 +96,7 @@ def ptbxl_intervals(data_root=None, target: str = "HR", sampling_rate: int = 500
     spec = InputSpec("segment", sampling_rate, 10 * sampling_rate, list(leads), len(leads))
     info = {name: len(ids) for name, ids in split.items()}
     info["dropped_by_quality"] = int((~table["ok"]).sum())
-    info["quality_failures"] = failure_counts(table)
+    info["quality_failures"] = failure_counts(table["failure"])
     return Splits(arrays(split["train"]), arrays(split["val"]), arrays(split["test"]), spec, [target], info)
 
 
