@@ -11,7 +11,8 @@ from tf_ecg.cli import main
 from tf_ecg.data.glucose import DATE_SPLIT, cached_study_beats, study_beats
 from tf_ecg.errors import ECGDataError
 from tf_ecg.evaluation.glucose import evaluate_comparator, evaluate_supervised, reference_bank
-from tf_ecg.export import export_model, predict_file
+from tf_ecg.export import export_model
+from tf_ecg.predict import predict_file
 from tf_ecg.models.effnetv2 import make_divisible
 from tf_ecg.weights import find_state_dict, read_torch_checkpoint
 from tf_ecg.weights.mappings import apply_torch_state_dict
@@ -98,24 +99,53 @@ def test_original_results_on_the_test_dates(beats, supervised, comparator):
     assert voting["beat_sensitivity_glucose_recall"] == 1.0
 
 
-def test_predict_on_apple_watch_exports(supervised, shared_data, tmp_path):
-    metadata = {"input_spec": {"kind": "glucose_beat", "sampling_rate": 512, "length": 384, "leads": ["I"],
-                               "num_leads": 1, "normalisation": "none", "before": 0, "after": 0},
-                "output_names": ["fast", "glucose"], "task": "binary", "outputs": "probabilities"}
-    saved = export_model(supervised, tmp_path / "glucose", metadata)
+def _apple_health_export(values_file, path, unit="µV", scale=1.0):
+    values = "\n".join(f"{float(v) * scale:.6f}" for v in values_file.read_text().split())
+    path.write_text("Name,Jane Doe\nRecorded Date,2023-10-07 09:00:00 +0800\nClassification,Sinus Rhythm\n"
+                    f"Sample Rate,512 hertz\nLead,Lead I\nUnit,{unit}\n\n" + values, encoding="utf-8")
+    return path
+
+
+def test_presets_predict_on_apple_health_exports(originals, shared_data, supervised, comparator, beats,
+                                                 tmp_path, capsys):
+    """Both glucose presets export from the original checkpoints and predict from the command
+    line on an Apple Health export; the comparator's decisions equal the evaluation's."""
     recording = sorted((shared_data / "applewatch-glucose" / "1007" / "glucose1").glob("*.csv"))[0]
-    result = predict_file(saved, recording)
-    assert result["summary"]["recording"] == "glucose"
-    assert sum(result["summary"]["votes"].values()) == len(result["outputs"]) > 20
-    # The same values in Apple Health's export format, with its header.
-    health = tmp_path / "ecg_2023-10-07.csv"
-    health.write_text("Name,Jane Doe\nRecorded Date,2023-10-07 09:00:00 +0800\nClassification,Sinus Rhythm\n"
-                      "Sample Rate,512 hertz\nLead,Lead I\nUnit,µV\n\n" + recording.read_text(), encoding="utf-8")
-    assert predict_file(saved, health)["summary"] == result["summary"]
+    health = _apple_health_export(recording, tmp_path / "ecg_2023-10-07.csv")
+    in_millivolts = _apple_health_export(recording, tmp_path / "ecg_mV.csv", unit="mV", scale=1e-3)
+    for preset, weights in (("glucose_supervised", SUPERVISED), ("glucose_comparator", COMPARATOR)):
+        saved = tmp_path / preset
+        assert main(["export", "--preset", preset, "--weights", str(originals / "weights" / "glucose" / weights),
+                     "--out", str(saved), "--data-root", str(shared_data)]) == 0
+        metadata = json.loads((saved / "assets.extra" / "tf_ecg.json").read_text())
+        assert metadata["weights"]["published_file"] is True and metadata["thresholds"] == 0.5
+        capsys.readouterr()
+        assert main(["predict", str(saved), str(health), "--out", str(tmp_path / f"{preset}.json")]) == 0
+        summary = json.loads(capsys.readouterr().out)["summary"]
+        result = json.loads((tmp_path / f"{preset}.json").read_text())
+        assert summary["recording"] == "glucose" and sum(summary["votes"].values()) == len(result["outputs"]) > 20
+        # the values-only file and a header that says millivolts give the same decisions
+        assert predict_file(saved, recording)["summary"] == summary
+        assert predict_file(saved, in_millivolts)["predicted"] == result["predicted"]
+
+    # the served comparator (its bank inside) gives the evaluation's per-beat and recording decisions
+    from tf_ecg.data.applewatch import read_applewatch_csv
+    from tf_ecg.data.glucose import trimmed_beats
+    from tf_ecg.evaluation.glucose import bank_comparisons, beat_decisions, recording_decision
+
+    different = bank_comparisons(comparator, trimmed_beats(read_applewatch_csv(recording).signal, recording)[0],
+                                 reference_bank(beats.dates(DATE_SPLIT["train"]), seed=0))
+    names = ("fast", "glucose")
+    assert result["predicted"] == [names[b] for b in beat_decisions(different)[0]]
+    assert result["summary"]["recording"] == names[recording_decision(different)[0]]
+
     short = tmp_path / "ecg_short.csv"
     short.write_text("\n".join(recording.read_text().splitlines()[:1800]))
     with pytest.raises(ECGDataError, match=r"ecg_short\.csv: 1800 samples: too short"):
-        predict_file(saved, short)
+        predict_file(tmp_path / "glucose_supervised", short)
+    unknown = _apple_health_export(recording, tmp_path / "ecg_counts.csv", unit="counts")
+    assert main(["predict", str(tmp_path / "glucose_supervised"), str(unknown)]) == 2
+    assert "ecg_counts.csv: unknown amplitude unit 'counts'" in capsys.readouterr().err
 
 
 def test_comparator_recipe_trains_on_pairs(shared_data, tmp_path, capsys):

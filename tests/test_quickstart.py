@@ -5,7 +5,7 @@ import json
 import pytest
 
 from tf_ecg.cli import main
-from tf_ecg.export import predict_file
+from tf_ecg.predict import predict_file
 
 
 def test_quickstart_learns_heart_rate_and_serves_any_rate(tmp_path, capsys, ptbxl_dir):

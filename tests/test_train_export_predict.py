@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from tf_ecg.cli import main
-from tf_ecg.export import predict_file, read_signal
+from tf_ecg.data.recording import read_recording
+from tf_ecg.predict import predict_file
 from tf_ecg.config import load_recipe
 from tf_ecg.training.trainer import train
 
@@ -133,10 +134,11 @@ def test_cli_bad_inputs_are_clear_errors(mitdb_dir, recipe_file, tmp_path, capsy
 
 
 def test_prediction_inputs_are_read_with_their_rate_and_leads(shared_data, mitdb_dir):
-    signal, rate, leads = read_signal(shared_data / "applewatch-glucose" / "0921" / "glucose1" / "ecg_2023-09-21_13.csv")
-    assert signal.shape == (15_360, 1) and rate == 512 and leads == ["I"]
-    signal, rate, leads = read_signal(mitdb_dir / "100.hea")
-    assert signal.shape == (650_000, 2) and rate == 360 and leads == ["MLII", "V5"]
+    watch = read_recording(shared_data / "applewatch-glucose" / "0921" / "glucose1" / "ecg_2023-09-21_13.csv")
+    assert watch.signal.shape == (15_360, 1) and watch.sampling_rate == 512 and watch.leads == ("I",)
+    assert 0.2 < np.ptp(watch.signal) < 5  # microvolts in the file, millivolts here
+    record = read_recording(mitdb_dir / "100.hea")
+    assert record.signal.shape == (650_000, 2) and record.sampling_rate == 360 and record.leads == ("MLII", "V5")
 
 
 def test_predict_resamples_a_recording_to_the_model_rate(mitdb_dir, recipe_file, tmp_path):

@@ -55,7 +55,7 @@ def test_wrong_rate_and_lead_count(small_record):
         read_record(small_record, sampling_rate=500)
     with pytest.raises(ECGDataError, match="2 leads, expected 12"):
         read_record(small_record, num_leads=12)
-    with pytest.raises(ECGDataError, match=r"lead\(s\) \['V6'\] not in record"):
+    with pytest.raises(ECGDataError, match=r"lead\(s\) \['V6'\] missing"):
         read_record(small_record, leads=["V1", "V6"])
 
 

@@ -116,10 +116,20 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from tf_ecg.export import export_run
+    from tf_ecg.export import export_preset, export_run
 
-    run_dir = Path(args.run_dir)
-    out = export_run(run_dir, Path(args.out or f"saved_models/{run_dir.name}"), args.which)
+    if args.preset:
+        if args.run_dir:
+            raise ECGDataError(args.run_dir, "give a run directory or --preset, not both")
+        out = export_preset(args.preset, args.weights, Path(args.out or f"saved_models/{args.preset}"),
+                            data_root=args.data_root)
+    else:
+        if not args.run_dir:
+            raise ECGDataError(None, "export needs a run directory, or --preset NAME --weights FILE")
+        if args.weights:
+            raise ECGDataError(args.weights, "--weights goes with --preset; a run exports its own weights")
+        run_dir = Path(args.run_dir)
+        out = export_run(run_dir, Path(args.out or f"saved_models/{run_dir.name}"), args.which)
     print(f"SavedModel written to {out}")
     return 0
 
@@ -127,15 +137,40 @@ def cmd_export(args) -> int:
 def cmd_predict(args) -> int:
     from tf_ecg.data.paths import check_new_file
     from tf_ecg.evaluation.metrics import strict_json
-    from tf_ecg.export import predict_file
+    from tf_ecg.predict import HDF5_SUFFIXES, predict_code_hdf5, predict_file
 
+    if Path(args.input).suffix in HDF5_SUFFIXES:
+        if not args.out:
+            raise ECGDataError(args.input, "an HDF5 file of exams needs --out scores.npy or scores.csv")
+        summary = predict_code_hdf5(args.saved_model, args.input, args.out, args.dataset,
+                                    sampling_rate=args.sampling_rate or 400, units=args.units or "mV",
+                                    batch_size=args.batch_size)
+        print(json.dumps(summary, indent=2))
+        return 0
     if args.out:
+        if Path(args.out).suffix != ".json":
+            raise ECGDataError(args.out, "the outputs of one recording are written to a .json file")
         check_new_file(args.out, "predictions")
-    result = predict_file(args.saved_model, args.input)
+    result = predict_file(args.saved_model, args.input, args.sampling_rate, args.units, args.batch_size)
     if args.out:
         Path(args.out).write_text(strict_json(result))
     print(json.dumps({"input": result["input"], "windows": len(result["outputs"]),
                       "summary": result["summary"]}, indent=2))
+    return 0
+
+
+def cmd_presets(args) -> int:
+    from tf_ecg.presets import PRESETS, get_preset
+
+    if args.name:
+        print(json.dumps(get_preset(args.name).to_dict(), indent=2))
+        return 0
+    for preset in PRESETS.values():
+        spec = preset.input_spec
+        leads = ",".join(spec.display_leads())
+        print(f"{preset.name:32} {preset.model:24} {spec.sampling_rate:g} Hz x {spec.length}, {leads}, "
+              f"{spec.units} -> {preset.task}: {', '.join(preset.output_names)}")
+    print("\ntf-ecg presets NAME: the whole preset; docs/input_contracts.md: input contracts")
     return 0
 
 
@@ -246,15 +281,30 @@ def parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--which", choices=("best", "final"), default="best")
     evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
 
-    export = add("export", cmd_export, "export a trained run as a SavedModel")
-    export.add_argument("run_dir")
-    export.add_argument("--out")
+    export = add("export", cmd_export, "export a trained run, or an original's weight file (--preset), "
+                                       "as a SavedModel")
+    export.add_argument("run_dir", nargs="?")
+    export.add_argument("--preset", help="a preset name (tf-ecg presets)")
+    export.add_argument("--weights", help="with --preset: the original's weight file (.hdf5, .pth, .pt)")
+    export.add_argument("--out", help="SavedModel folder (default saved_models/<run or preset name>)")
     export.add_argument("--which", choices=("best", "final"), default="best")
+    data_root_option(export)
 
-    predict = add("predict", cmd_predict, "run an exported model on a WFDB record, Apple Watch CSV or .npy")
+    predict = add("predict", cmd_predict, "run an exported model on a WFDB record, Apple Watch CSV, .npy, "
+                                         "or a CODE HDF5 file of exams")
     predict.add_argument("saved_model")
     predict.add_argument("input")
-    predict.add_argument("--out", help="write all per-window outputs to this JSON file")
+    predict.add_argument("--out", help="one recording: all per-window outputs to a .json file; "
+                                       "an HDF5 file: scores to a .npy or .csv file")
+    predict.add_argument("--sampling-rate", type=float,
+                         help="sampling rate of a file that does not say it (.npy, values-only CSV, HDF5: 400)")
+    predict.add_argument("--units", help="amplitude units of a file that does not say them (V, mV, uV): "
+                                         "default mV (the glucose models: uV)")
+    predict.add_argument("--dataset", default="tracings", help="HDF5 dataset of exams (default tracings)")
+    predict.add_argument("--batch-size", type=int, default=32)
+
+    presets = add("presets", cmd_presets, "list the presets (published models and their input contracts)")
+    presets.add_argument("name", nargs="?")
 
     data = add("data", None, "data set commands")
     data_verbs = data.add_subparsers(dest="data_verb", required=True)

@@ -1,13 +1,15 @@
-"""SavedModel export of a trained run, and inference on new recordings with it.
+"""SavedModel export of a trained run or of an original's weight file (a preset).
 
 The export serves probabilities (softmax/sigmoid folded into the graph for models
-trained on logits) and carries ``assets.extra/tf_ecg.json``: the input spec, output
-names and task, so that ``predict`` can prepare a WFDB record, an Apple Watch CSV or
-a ``.npy`` exactly as the training data was prepared.
+trained on logits), takes millivolt windows at the model's rate (``tf_ecg.serving``:
+unit scaling, padding and min-max inside the graph) and carries
+``assets.extra/tf_ecg.json``: the input spec, serving contract, output names, task and
+thresholds, so that ``tf_ecg.predict`` prepares any recording as training did.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -17,22 +19,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_ecg.data.applewatch import read_applewatch_csv
-from tf_ecg.data.spec import InputSpec, normalise, prepare_windows
-from tf_ecg.data.wfdb_records import read_record, record_path
+from tf_ecg.building import build_model
 from tf_ecg.data.paths import check_output_dir
-from tf_ecg.errors import ECGDataError, RunError
+from tf_ecg.data.spec import InputSpec
+from tf_ecg.errors import ECGDataError, RunError, WeightFileError
 from tf_ecg.evaluation.metrics import strict_json
+from tf_ecg.serving import comparator_serving_model, serving_contract, serving_model
+from tf_ecg.weights import load_original_weights
 
 METADATA = Path("assets.extra") / "tf_ecg.json"
-
-
-def serving_model(model: keras.Model, task: str, outputs: str) -> keras.Model:
-    if outputs != "logits" or task == "regression":
-        return model
-    activation = "softmax" if task == "multiclass" else "sigmoid"
-    probabilities = keras.layers.Activation(activation, name="probabilities")(model.output)
-    return keras.Model(model.input, probabilities, name=model.name)
 
 
 SAVED_MODEL_ENTRIES = {"saved_model.pb", "fingerprint.pb", "variables", "assets", "assets.extra"}
@@ -59,12 +54,75 @@ def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best") ->
     if not model_file.is_file() or not spec_file.is_file():
         raise RunError(run_dir, f"the run has not finished (no {model_file.name} / {spec_file.name})")
     metadata = json.loads(spec_file.read_text())
+    spec = InputSpec(**metadata["input_spec"])
     metadata.update({"task": recipe.task, "outputs": recipe.training.outputs,
-                     "thresholds": recipe.training.thresholds, "recipe": recipe.to_dict(),
+                     "thresholds": recipe.training.thresholds, "serving": serving_contract(spec),
+                     "recipe": recipe.to_dict(),
                      "run": {"dir": str(run_dir), "model": str(model_file),
                              "data_fingerprint": read_run_record(run_dir).get("data", {}).get("fingerprint")}})
     model = keras.models.load_model(model_file)
-    return export_model(serving_model(model, recipe.task, recipe.training.outputs), out_dir, metadata)
+    return export_model(serving_model(model, spec, recipe.task, recipe.training.outputs), out_dir, metadata)
+
+
+def export_preset(name: str, weights: str | Path | None, out_dir: str | Path, data_root=None,
+                  bank_seed: int = 0) -> Path:
+    """A SavedModel from an original's own weight file, described by preset ``name``
+    (``tf_ecg.presets``); the metadata is that of an exported run: input spec, serving
+    contract, outputs, task, thresholds, plus the preset and the weight file's sha256."""
+    from tf_ecg.presets import get_preset
+
+    preset = get_preset(name)
+    out_dir = check_output_dir(out_dir, is_tf_ecg_export, what="SavedModel")  # before the work
+    if weights is None:
+        if preset.model != "pulse2pulse_generator":
+            raise WeightFileError(None, f"preset {name!r} needs --weights: {preset.weights.file} "
+                                        f"({preset.weights.where})")
+        from tf_ecg.deepfake import generator_checkpoint
+
+        weights = generator_checkpoint()
+    model = load_original_weights(build_model(preset.model, **preset.options), weights)
+    digest = sha256_of(weights)
+    spec = preset.input_spec
+    metadata = {"input_spec": spec.to_dict(), "output_names": preset.output_names, "task": preset.task,
+                "outputs": preset.outputs, "thresholds": preset.thresholds, "output_units": preset.output_units,
+                "preset": preset.to_dict(),
+                "weights": {"file": str(Path(weights).resolve()), "sha256": digest,
+                            "published_file": preset.weights.sha256 is not None and digest == preset.weights.sha256}}
+    if preset.task == "generator":
+        serving = generator_serving_model(model)
+        metadata["serving"] = {"input": {"noise": "uniform in [-1, 1]", "shape": [spec.length, spec.num_leads]},
+                               "in_graph": ["x 6000: microvolts"], "outside_graph": []}
+    elif preset.task == "comparator":
+        from tf_ecg.data.glucose import DATE_SPLIT, cached_study_beats
+        from tf_ecg.data.paths import dataset_dir
+        from tf_ecg.evaluation.glucose import reference_bank
+
+        study = cached_study_beats(str(dataset_dir("applewatch-glucose", data_root)))
+        bank = reference_bank(study.dates(DATE_SPLIT["train"]), seed=bank_seed)
+        serving = comparator_serving_model(model, spec, bank)
+        metadata["serving"] = serving_contract(spec)
+        metadata["reference_bank"] = {"dates": list(DATE_SPLIT["train"]), "seed": bank_seed,
+                                      "per_class": len(bank[0]), "classes": preset.output_names}
+    else:
+        serving = serving_model(model, spec, preset.task, preset.outputs)
+        metadata["serving"] = serving_contract(spec)
+    return export_model(serving, out_dir, metadata)
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def generator_serving_model(generator: keras.Model) -> keras.Model:
+    from tf_ecg.models.pulse2pulse import MICROVOLTS_PER_UNIT
+
+    noise = keras.Input(generator.input_shape[1:], name="noise")
+    ecg = keras.layers.Rescaling(MICROVOLTS_PER_UNIT, name="microvolts")(generator(noise))
+    return keras.Model(noise, ecg, name=f"{generator.name}_serving")
 
 
 def export_model(model: keras.Model, out_dir: str | Path, metadata: dict) -> Path:
@@ -95,7 +153,7 @@ class ExportedModel:
         return np.asarray(self.loaded.serve(tf.constant(windows)))
 
 
-METADATA_KEYS = ("input_spec", "output_names", "task")
+METADATA_KEYS = ("input_spec", "output_names", "task", "serving")
 
 
 def load_exported(saved_model_dir: str | Path) -> ExportedModel:
@@ -113,81 +171,9 @@ def load_exported(saved_model_dir: str | Path) -> ExportedModel:
         InputSpec(**metadata["input_spec"]) if not missing else None
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError) as error:
         raise ECGDataError(metadata_file, f"corrupt tf_ecg metadata ({error})") from None
+    if missing == ["serving"]:
+        raise ECGDataError(metadata_file, "exported by an earlier tf_ecg, whose SavedModels took normalised "
+                                          "windows: export the run or preset again")
     if not isinstance(metadata, dict) or missing:
         raise ECGDataError(metadata_file, f"corrupt tf_ecg metadata (missing {missing})")
     return ExportedModel(tf.saved_model.load(str(saved_model_dir)), metadata)
-
-
-def read_signal(path: str | Path) -> tuple[np.ndarray, float | None, list[str] | None]:
-    """(signal (samples, leads), sampling rate or None if unknown, lead names or None)."""
-    path = Path(path)
-    if path.suffix == ".npy":
-        if not path.is_file():
-            raise ECGDataError(path, "file not found")
-        try:
-            signal = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as error:
-            raise ECGDataError(path, f"not a readable .npy array ({error})") from None
-        if signal.size == 0:
-            raise ECGDataError(path, f"empty array (shape {signal.shape})")
-        if not np.issubdtype(signal.dtype, np.number) or np.issubdtype(signal.dtype, np.complexfloating):
-            raise ECGDataError(path, f"array of {signal.dtype}, expected real numbers")
-        if signal.ndim not in (1, 2, 3):
-            raise ECGDataError(path, f"array of shape {signal.shape}: expected (samples,), (samples, leads) "
-                                     f"or (windows, length, leads)")
-        return (signal[:, None] if signal.ndim == 1 else signal), None, None
-    if path.suffix == ".csv":
-        ecg = read_applewatch_csv(path, sampling_rate=None)
-        return ecg.signal[:, None], ecg.sampling_rate, ["I"]
-    record = read_record(record_path(path))
-    return record.signal, record.sampling_rate, list(record.leads)
-
-
-def predict_file(saved_model_dir: str | Path, input_path: str | Path, batch_size: int = 64) -> dict:
-    """Per window (or beat) outputs of an exported model on one recording, plus a summary.
-
-    A ``.npy`` holds either a (samples, leads) signal at the model's rate or ready
-    windows (n, length, leads), which are normalised as in training.
-    """
-    exported = load_exported(saved_model_dir)
-    metadata = exported.metadata
-    spec = InputSpec(**metadata["input_spec"])
-    signal, rate, leads = read_signal(input_path)
-    if signal.ndim == 3:
-        if signal.shape[1:] != (spec.length, spec.num_leads):
-            hint = " (transposed? windows are (n, length, leads))" if signal.shape[1:] == (spec.num_leads, spec.length) else ""
-            raise ECGDataError(input_path, f"windows of shape {signal.shape[1:]}, the model needs "
-                                           f"{(spec.length, spec.num_leads)}{hint}")
-        bad = ~np.isfinite(signal).all(axis=(1, 2))
-        if bad.any():
-            raise ECGDataError(input_path, f"{int(bad.sum())} window(s) hold NaN or infinite samples "
-                                           f"(first: window {int(np.argmax(bad))})")
-        windows, positions = normalise(signal, spec.normalisation), np.arange(len(signal))
-    else:
-        if signal.shape[0] < signal.shape[1]:
-            raise ECGDataError(input_path, f"signal of shape {signal.shape} has more leads than samples: "
-                                           f"transposed? a signal is (samples, leads)")
-        windows, positions = prepare_windows(signal, spec.sampling_rate if rate is None else rate,
-                                             leads, spec, input_path)
-    outputs = np.concatenate([exported(windows[i:i + batch_size]) for i in range(0, len(windows), batch_size)])
-    names = metadata["output_names"]
-    result = {"input": str(input_path), "task": metadata["task"], "kind": spec.kind,
-              "positions": positions.tolist(), "outputs": outputs.tolist(), "output_names": names}
-    if metadata["task"] == "regression":
-        result["summary"] = {name: float(outputs[:, i].mean()) for i, name in enumerate(names)}
-    elif metadata["task"] == "multiclass":
-        votes = np.bincount(outputs.argmax(axis=1), minlength=len(names))
-        result["predicted"] = [names[i] for i in outputs.argmax(axis=1)]
-        result["summary"] = {"votes": dict(zip(names, votes.tolist())), "majority": names[int(votes.argmax())]}
-    elif metadata["task"] == "binary":
-        # One sigmoid = P(names[1]); a window is names[1] iff p > threshold (0.5 unless the
-        # recipe set one), and the recording iff at least half of its windows are (the
-        # glucose study's rule).
-        positive = outputs[:, 0] > float(np.ravel(metadata.get("thresholds", 0.5))[0])
-        result["predicted"] = [names[int(p)] for p in positive]
-        votes = {names[0]: int((~positive).sum()), names[1]: int(positive.sum())}
-        result["summary"] = {"votes": votes, "recording": names[1] if positive.sum() >= len(positive) / 2 else names[0]}
-    else:
-        positive = outputs > np.broadcast_to(np.asarray(metadata.get("thresholds", 0.5), float), (len(names),))
-        result["summary"] = {"positive_fraction": dict(zip(names, positive.mean(axis=0).tolist()))}
-    return result

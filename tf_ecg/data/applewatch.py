@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from tf_ecg.data.conventions import MILLIVOLTS_PER_UNIT, unit_name
 from tf_ecg.errors import ECGDataError
 
 SAMPLING_RATE = 512
@@ -42,8 +43,14 @@ def _parse_header_value(path: Path, key: str, value: str) -> float:
     return float(match.group(1))
 
 
-def read_applewatch_csv(path: str | Path, sampling_rate: float | None = SAMPLING_RATE) -> AppleWatchECG:
-    """Read one recording; checks the sampling rate, the unit, empty files and non-numbers."""
+def read_applewatch_csv(path: str | Path, sampling_rate: float | None = SAMPLING_RATE,
+                        units: str | None = None, rate_if_unknown: float = SAMPLING_RATE) -> AppleWatchECG:
+    """Read one recording into microvolts; checks the sampling rate, empty files and non-numbers.
+
+    The rate and unit come from an Apple Health header ("Sample Rate", "Unit"); a values-only
+    file is ``rate_if_unknown`` Hz (the glucose study's 512) in ``units`` (default µV).
+    ``sampling_rate``: the rate the caller requires (None: any); ``units`` given for a file
+    whose header names another unit is an error."""
     path = Path(path)
     if not path.is_file():
         raise ECGDataError(path, "file not found")
@@ -72,12 +79,13 @@ def read_applewatch_csv(path: str | Path, sampling_rate: float | None = SAMPLING
     if not np.isfinite(signal).all():
         raise ECGDataError(path, f"{int((~np.isfinite(signal)).sum())} NaN/infinite samples")
     rate = (_parse_header_value(path, "Sample Rate", header["Sample Rate"])
-            if "Sample Rate" in header else SAMPLING_RATE)
+            if "Sample Rate" in header else rate_if_unknown)
     if sampling_rate is not None and not np.isclose(rate, sampling_rate):
         raise ECGDataError(path, f"sampling rate is {rate:g} Hz, expected {sampling_rate:g} Hz")
-    unit = header.get("Unit", "µV")
-    if unit not in ("µV", "uV", "microvolts"):
-        raise ECGDataError(path, f"unit {unit!r}; expected microvolts (µV)")
+    unit = unit_name(header["Unit"], path) if "Unit" in header else unit_name(units or "uV", path)
+    if units is not None and unit_name(units, path) != unit:
+        raise ECGDataError(path, f"the header says the unit is {header['Unit']!r}, --units says {units!r}")
+    signal = signal * (MILLIVOLTS_PER_UNIT[unit] / MILLIVOLTS_PER_UNIT["uV"])
     return AppleWatchECG(path, signal, rate, header)
 
 

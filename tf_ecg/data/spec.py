@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tf_ecg.data.beats import beat_windows, minmax_scale
+from tf_ecg.data.conventions import MILLIVOLTS_PER_UNIT, lead_indices
 from tf_ecg.data.resample import resample
 from tf_ecg.errors import ECGDataError
 
@@ -24,6 +25,7 @@ class InputSpec:
     before: int = 0                 # beat windows: samples before / after the R peak
     after: int = 0
     lead_labels: list[str] | None = None  # display names where leads are taken by position
+    units: str = "mV"               # amplitude units of the model's (un-normalised) inputs
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -48,17 +50,16 @@ def normalise(x: np.ndarray, method: str) -> np.ndarray:
 
 
 def select_leads(signal: np.ndarray, lead_names, spec: InputSpec, path) -> np.ndarray:
+    """The model's leads of a (samples, leads) signal: by name where both sides name them
+    (any spelling: DI = I, AVR = aVR), else by position."""
     if signal.ndim != 2:
         raise ECGDataError(path, f"expected a (samples, leads) signal, got shape {signal.shape}")
     if spec.leads and lead_names:
-        lookup = {name.upper(): i for i, name in enumerate(lead_names)}
-        missing = [lead for lead in spec.leads if lead.upper() not in lookup]
-        if missing:
-            raise ECGDataError(path, f"lead(s) {missing} missing; the model needs {spec.leads}, "
-                                     f"the file has {list(lead_names)}")
-        return signal[:, [lookup[lead.upper()] for lead in spec.leads]]
+        return signal[:, lead_indices(lead_names, spec.leads, path)]
     if signal.shape[1] < spec.num_leads or (spec.leads and signal.shape[1] != spec.num_leads):
-        raise ECGDataError(path, f"{signal.shape[1]} lead(s), the model needs {spec.num_leads}")
+        what = "single-lead file" if signal.shape[1] == 1 else f"{signal.shape[1]} leads"
+        raise ECGDataError(path, f"{what}: the model needs {spec.num_leads} lead(s)"
+                                 + (f" ({', '.join(spec.leads)})" if spec.leads else ""))
     return signal[:, :spec.num_leads]
 
 
@@ -72,23 +73,25 @@ def _checked_leads(signal, lead_names, spec: InputSpec, path) -> np.ndarray:
 
 def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: InputSpec,
                     path) -> tuple[np.ndarray, np.ndarray]:
-    """(model inputs (n, length, leads), start sample of each window / R-peak sample)."""
+    """A recording in millivolts at any rate -> the serving input of an exported model:
+    (windows (n, length, leads) at the model's rate in millivolts, start sample of each
+    window / R-peak sample). Unit scaling, padding and per-lead min-max happen inside the
+    SavedModel (``tf_ecg.serving``); what is done here is what TensorFlow cannot express:
+    resampling, R-peak detection, beat cutting. ``code_exam``: one window, any length.
+    """
     path = Path(path)
-    if spec.kind == "code_exam":  # whole exams at any rate -> 400 Hz, 4096 samples (Ribeiro/CODE)
-        from tf_ecg.data.code import to_code_format
-
-        signal = select_leads(np.asarray(signal, dtype=np.float32), lead_names, spec, path)
-        return normalise(to_code_format(signal, sampling_rate, path)[None], spec.normalisation), np.zeros(1, np.int64)
+    signal = _checked_leads(signal, lead_names, spec, path)
+    if spec.kind == "code_exam":  # whole exams at any rate -> 400 Hz (Ribeiro/CODE); padded in the graph
+        return resample(signal, sampling_rate, spec.sampling_rate, path=path)[None], np.zeros(1, np.int64)
     if spec.kind == "kaggle_beat":  # any rate -> 125 Hz, Kachuee beats from detected R peaks
         from tf_ecg.data.heartbeats import SAMPLING_RATE, kachuee_beats, to_125_hz
         from tf_ecg.data.intervals import r_peaks
 
-        lead = _checked_leads(signal, lead_names, spec, path)[:, 0]
+        lead = signal[:, 0]
         peaks = np.round(r_peaks(lead, sampling_rate) * SAMPLING_RATE / sampling_rate).astype(np.int64)
         if len(peaks) == 0:
             raise ECGDataError(path, "no beat found (R-peak detection found no peaks)")
         return kachuee_beats(to_125_hz(lead, sampling_rate), peaks)[..., None], peaks
-    signal = _checked_leads(signal, lead_names, spec, path)
     if not np.isclose(sampling_rate, spec.sampling_rate):
         # the same polyphase resampler the training sources use (e.g. DeepFake 500 -> 50 Hz)
         signal = resample(signal, sampling_rate, spec.sampling_rate, path=path)
@@ -101,7 +104,7 @@ def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: 
     elif spec.kind == "beat":
         from tf_ecg.data.intervals import r_peaks
 
-        peaks = r_peaks(signal[:, 0], sampling_rate)
+        peaks = r_peaks(signal[:, 0], spec.sampling_rate)
         windows, kept = beat_windows(signal, peaks, spec.before, spec.after)
         starts = peaks[kept]
         if len(windows) == 0:
@@ -110,9 +113,10 @@ def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: 
         from tf_ecg.data.glucose import trimmed_beats
 
         # As the glucose study: drop the first ~3 s, R peaks from the cleaned signal,
-        # beats from the raw one, RR interval appended.
-        beats, starts = trimmed_beats(signal[:, 0], path)
+        # beats from the raw one (in its microvolts), RR interval (samples) appended.
+        beats, starts = trimmed_beats(signal[:, 0] / MILLIVOLTS_PER_UNIT["uV"], path)
+        beats[:, :-1] *= MILLIVOLTS_PER_UNIT["uV"]  # back to millivolts; the RR value is no amplitude
         windows = beats[..., None].astype(np.float32)
     else:
         raise ValueError(f"unknown input kind {spec.kind!r}")
-    return normalise(windows, spec.normalisation), starts
+    return windows.astype(np.float32), starts

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import wfdb
 
+from tf_ecg.data.conventions import lead_indices, to_millivolts
 from tf_ecg.errors import ECGDataError
 
 # Bytes per sample for the WFDB storage formats these data sets use.
@@ -26,12 +27,8 @@ class ECGRecord:
     leads: tuple[str, ...]
 
     def select_leads(self, names) -> "ECGRecord":
-        """Leads by name in the order given (case-insensitive: 'avr' finds 'aVR')."""
-        lookup = {lead.upper(): i for i, lead in enumerate(self.leads)}
-        missing = [n for n in names if n.upper() not in lookup]
-        if missing:
-            raise ECGDataError(self.path, f"lead(s) {missing} not in record (has {list(self.leads)})")
-        index = [lookup[n.upper()] for n in names]
+        """Leads by name in the order given, spelled either way ('avr' or 'AVR' finds 'aVR', 'DI' finds 'I')."""
+        index = lead_indices(self.leads, names, self.path)
         return ECGRecord(self.path, self.signal[:, index], self.sampling_rate,
                          tuple(self.leads[i] for i in index))
 
@@ -73,7 +70,8 @@ def _check_signal_files(path: Path, header: wfdb.Record) -> None:
 
 def read_record(path: str | Path, sampling_rate: float | None = None,
                 leads=None, num_leads: int | None = None) -> ECGRecord:
-    """Read a WFDB record in millivolts, checking rate, lead count, completeness and NaNs."""
+    """Read a WFDB record in millivolts (converted from the header's units), checking rate,
+    lead count, completeness, units and NaNs."""
     path = record_path(path)
     header = read_header(path)
     if sampling_rate is not None and not np.isclose(header.fs, sampling_rate):
@@ -86,7 +84,9 @@ def read_record(path: str | Path, sampling_rate: float | None = None,
         record = wfdb.rdrecord(str(path), physical=True)
     except Exception as exc:  # noqa: BLE001
         raise ECGDataError(path.with_suffix(".dat"), f"unreadable signal ({exc})") from None
-    signal = np.asarray(record.p_signal, dtype=np.float32)
+    units = record.units or ["mV"] * record.n_sig  # WFDB's default unit is the millivolt
+    signal = np.stack([to_millivolts(record.p_signal[:, i], unit, path.with_suffix(".hea"))
+                       for i, unit in enumerate(units)], axis=1)
     missing = int(np.isnan(signal).sum())
     if missing:
         raise ECGDataError(path.with_suffix(".dat"), f"{missing} missing samples (NaN) in the signal")

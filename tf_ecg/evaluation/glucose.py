@@ -63,29 +63,36 @@ def _different(head: keras.Model, query: np.ndarray, reference: np.ndarray) -> n
     return head.predict([query, reference], batch_size=4096, verbose=0)[:, 0]
 
 
-def evaluate_comparator(comparator: keras.Model, data: GlucoseBeats, bank: tuple[np.ndarray, np.ndarray]) -> dict:
+def bank_comparisons(comparator: keras.Model, beats: np.ndarray, bank: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """P(different) of every beat against every reference: (n, 2 classes, k references)."""
     encoder, head = comparator.get_layer("encoder"), comparator.get_layer("comparator_head")
-    queries = _embed(encoder, data.beats)
-    bank_fast, bank_glucose = _embed(encoder, bank[0]), _embed(encoder, bank[1])
-    n, k = len(queries), len(bank_fast)
-    tiled_queries = np.repeat(queries, k, axis=0)
+    queries = _embed(encoder, beats)
+    references = np.concatenate([_embed(encoder, bank[0]), _embed(encoder, bank[1])])
+    n, k2 = len(queries), len(references)
+    different = _different(head, np.repeat(queries, k2, axis=0), np.tile(references, (n, 1, 1)))
+    return different.reshape(n, 2, k2 // 2)
 
-    def same_votes(references: np.ndarray) -> np.ndarray:
-        different = _different(head, tiled_queries, np.tile(references, (n, 1, 1))).reshape(n, k)
-        return (different <= 0.5).sum(axis=1)
 
-    votes_fast, votes_glucose = same_votes(bank_fast), same_votes(bank_glucose)
-    beat_predictions = np.where(votes_fast > votes_glucose, 0, 1)
+def beat_decisions(different: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(0 = fast / 1 = glucose per beat, "same" votes (n, 2)): fast iff V_f > V_g."""
+    votes = (different <= 0.5).sum(axis=2)
+    return np.where(votes[:, 0] > votes[:, 1], 0, 1), votes
 
+
+def recording_decision(different: np.ndarray) -> tuple[int, np.ndarray]:
+    """(decision, "same" votes (2,)) of one recording's beats: beat j meets only reference j
+    of each class (its first k beats)."""
+    m = min(different.shape[0], different.shape[2])
+    votes = (different[np.arange(m), :, np.arange(m)] <= 0.5).sum(axis=0)
+    return (0 if votes[0] > votes[1] else 1), votes
+
+
+def evaluate_comparator(comparator: keras.Model, data: GlucoseBeats, bank: tuple[np.ndarray, np.ndarray]) -> dict:
+    different = bank_comparisons(comparator, data.beats, bank)
+    beat_predictions, _ = beat_decisions(different)
     ids, labels = recording_labels(data)
-    recording_predictions = []
-    for recording in ids:
-        beats = queries[data.recording == recording][:k]  # beat j pairs with reference j
-        same_fast = (_different(head, beats, bank_fast[:len(beats)]) <= 0.5).sum()
-        same_glucose = (_different(head, beats, bank_glucose[:len(beats)]) <= 0.5).sum()
-        recording_predictions.append(0 if same_fast > same_glucose else 1)
-    return {**_scores("beat", data.labels, beat_predictions),
-            **_scores("recording", labels, np.array(recording_predictions))}
+    recording_predictions = np.array([recording_decision(different[data.recording == i])[0] for i in ids])
+    return {**_scores("beat", data.labels, beat_predictions), **_scores("recording", labels, recording_predictions)}
 
 
 def summarise(runs: list[dict]) -> dict:

@@ -28,6 +28,6 @@ def glucose_beats(data_root=None, split: str = "date_2024_01_11") -> Splits:
 
     parts = {name: beats.dates(dates) for name, dates in glucose.DATE_SPLIT.items()}
     info = {name: {"beats": len(part.labels), "glucose": int(part.labels.sum())} for name, part in parts.items()}
-    spec = InputSpec("glucose_beat", 512, glucose.BEAT_LENGTH, ["I"], 1, normalisation="none")
+    spec = InputSpec("glucose_beat", 512, glucose.BEAT_LENGTH, ["I"], 1, normalisation="none", units="uV")
     return Splits(arrays(parts["train"]), arrays(parts["val"]), arrays(parts["test"]), spec,
                   list(glucose.CLASS_NAMES), info)
