@@ -43,10 +43,11 @@ def originals() -> Path:
     return _require(ORIGINALS)
 
 
-def write_record(directory: Path, name: str, signal: np.ndarray, fs: float, leads, fmt: str = "16") -> Path:
-    """A small WFDB record written with wfdb itself (physical units mV)."""
+def write_record(directory: Path, name: str, signal: np.ndarray, fs: float, leads, fmt: str = "16",
+                 units: str = "mV") -> Path:
+    """A small WFDB record written with wfdb itself (physical units mV unless told)."""
     directory.mkdir(parents=True, exist_ok=True)
-    wfdb.wrsamp(name, fs=fs, units=["mV"] * len(leads), sig_name=list(leads), p_signal=signal,
+    wfdb.wrsamp(name, fs=fs, units=[units] * len(leads), sig_name=list(leads), p_signal=signal,
                 fmt=[fmt] * len(leads), write_dir=str(directory))
     return directory / name
 

@@ -11,17 +11,18 @@ import pytest
 import tf_ecg
 from tf_ecg.cli import main
 from tf_ecg.data.spec import InputSpec
-from tf_ecg.export import export_model, serving_model
+from tf_ecg.export import export_model
+from tf_ecg.serving import serving_contract, serving_model
 
 
 @pytest.fixture(scope="module")
 def beat_model(tmp_path_factory):
     """An (untrained) exported beat classifier: 160 x 2 windows at 360 Hz, 5 classes."""
     out = tmp_path_factory.mktemp("export") / "beats"
-    model = serving_model(tf_ecg.build_model("loo_conv1d", num_classes=5), "multiclass", "logits")
     spec = InputSpec("beat", 360, 160, None, 2, before=80, after=80)
+    model = serving_model(tf_ecg.build_model("loo_conv1d", num_classes=5), spec, "multiclass", "logits")
     return export_model(model, out, {"input_spec": spec.to_dict(), "output_names": list("NSVFQ"),
-                                     "task": "multiclass", "outputs": "logits"})
+                                     "task": "multiclass", "outputs": "logits", "serving": serving_contract(spec)})
 
 
 def test_a_bug_is_not_disguised_as_bad_input(monkeypatch):
@@ -52,9 +53,9 @@ def test_debug_shows_the_traceback_of_input_errors(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("write, message", [
-    (lambda p: np.save(p, np.full((3, 160, 2), np.nan, "float32")), "3 window(s) hold NaN"),
+    (lambda p: np.save(p, np.full((3, 160, 2), np.nan, "float32")), "960 NaN or infinite values (first in window 0)"),
     (lambda p: np.save(p, np.where(np.arange(3 * 160 * 2).reshape(3, 160, 2) == 400, np.nan, 1.0)),
-     "1 window(s) hold NaN or infinite samples (first: window 1)"),
+     "1 NaN or infinite values (first in window 1)"),
     (lambda p: np.save(p, np.zeros((0, 2), "float32")), "empty array"),
     (lambda p: np.save(p, np.zeros((4, 2, 160), "float32")), "transposed?"),
     (lambda p: np.save(p, np.zeros((2, 5000), "float32")), "more leads than samples: transposed?"),
@@ -80,7 +81,7 @@ def test_bad_saved_models_and_csvs(beat_model, tmp_path, capsys):
     broken = tmp_path / "broken"
     shutil.copytree(beat_model, broken)
     for content, message in (("", "corrupt tf_ecg metadata"), ("{\"task\": ", "corrupt tf_ecg metadata"),
-                             ("{}", "missing ['input_spec', 'output_names', 'task']"),
+                             ("{}", "missing ['input_spec', 'output_names', 'task', 'serving']"),
                              ('{"input_spec": {"kind": 1}, "output_names": [], "task": "x"}', "corrupt")):
         (broken / "assets.extra" / "tf_ecg.json").write_text(content)
         assert main(["predict", str(broken), str(windows)]) == 2

@@ -3,7 +3,8 @@
 Without torch: the maps read exactly the keys of ``originals/state-dict-keys.md`` (86 and
 1,166 tensors) and refuse other files with the first missing or surplus tensor named.
 With torch (optional): a ``torch.save(model.state_dict())`` file of modules written from
-the specs loads into the ports, which then give the same outputs.
+the specs loads into the ports, which then give the same outputs (kModel's end to end,
+through its preset's SavedModel, in test_presets.py).
 """
 
 import importlib.util
@@ -140,21 +141,6 @@ def test_inception1d_checkpoint_gives_the_originals_outputs(num_classes, tmp_pat
     model = load_original_weights(build_model("inception1d", num_outputs=num_classes, input_length=1000),
                                   tmp_path / "inception1d.pth")
     np.testing.assert_allclose(model.predict(x.transpose(0, 2, 1), verbose=0), expected, rtol=1e-4, atol=1e-4)
-
-
-@needs_torch
-def test_resnext_checkpoint_gives_the_originals_outputs(tmp_path):
-    import torch
-    from torch_references import KModel, randomise_batch_norms
-
-    torch.manual_seed(0)
-    original = randomise_batch_norms(KModel())
-    torch.save(original.state_dict(), tmp_path / "kmodel.pth")
-    beats = np.random.default_rng(2).uniform(0, 1, (4, 1, 187)).astype(np.float32)
-    with torch.no_grad():
-        expected = original(torch.from_numpy(beats)).numpy()
-    model = load_original_weights(build_model("mitbih_resnext"), tmp_path / "kmodel.pth")
-    np.testing.assert_allclose(model.predict(beats.transpose(0, 2, 1), verbose=0), expected, rtol=1e-4, atol=1e-4)
 
 
 @needs_torch

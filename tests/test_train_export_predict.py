@@ -114,11 +114,11 @@ def test_cli_bad_inputs_are_clear_errors(mitdb_dir, recipe_file, tmp_path, capsy
     csv = tmp_path / "watch.csv"
     csv.write_text("\n".join(["1.0"] * 5000))
     assert main(["predict", str(saved), str(csv)]) == 2  # one lead at 512 Hz for a two-lead model
-    assert "watch.csv: 1 lead(s), the model needs 2" in capsys.readouterr().err
+    assert "watch.csv: single-lead file: the model needs 2 lead(s)" in capsys.readouterr().err
 
     np.save(tmp_path / "one_lead.npy", np.zeros(5000, "float32"))
     assert main(["predict", str(saved), str(tmp_path / "one_lead.npy")]) == 2
-    assert "1 lead(s), the model needs 2" in capsys.readouterr().err
+    assert "one_lead.npy: single-lead file: the model needs 2 lead(s)" in capsys.readouterr().err
 
     assert main(["predict", str(saved), str(tmp_path / "missing")]) == 2
     assert "missing.hea: WFDB header not found" in capsys.readouterr().err

@@ -148,9 +148,9 @@ def cmd_predict(args) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     if args.out:
+        check_new_file(args.out, "predictions")
         if Path(args.out).suffix != ".json":
             raise ECGDataError(args.out, "the outputs of one recording are written to a .json file")
-        check_new_file(args.out, "predictions")
     result = predict_file(args.saved_model, args.input, args.sampling_rate, args.units, args.batch_size)
     if args.out:
         Path(args.out).write_text(strict_json(result))

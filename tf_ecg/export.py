@@ -168,7 +168,7 @@ def load_exported(saved_model_dir: str | Path) -> ExportedModel:
     try:
         metadata = json.loads(metadata_file.read_text())
         missing = [key for key in METADATA_KEYS if key not in metadata]
-        InputSpec(**metadata["input_spec"]) if not missing else None
+        InputSpec(**metadata["input_spec"]) if "input_spec" in metadata else None
     except (json.JSONDecodeError, UnicodeDecodeError, TypeError, AttributeError) as error:
         raise ECGDataError(metadata_file, f"corrupt tf_ecg metadata ({error})") from None
     if missing == ["serving"]:

@@ -27,7 +27,7 @@ GLUCOSE_REPOSITORY = "github.com/Jiazxu/ecg_glucose_comparator (checkpoints/)"
 
 class UnknownPresetError(TfEcgInputError):
     def __init__(self, name: str):
-        super().__init__(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+        super().__init__(None, f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
 
 
 @dataclass(frozen=True)

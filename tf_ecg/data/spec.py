@@ -54,12 +54,13 @@ def select_leads(signal: np.ndarray, lead_names, spec: InputSpec, path) -> np.nd
     (any spelling: DI = I, AVR = aVR), else by position."""
     if signal.ndim != 2:
         raise ECGDataError(path, f"expected a (samples, leads) signal, got shape {signal.shape}")
+    needs = f"the model needs {spec.num_leads} lead(s)" + (f" ({', '.join(spec.leads)})" if spec.leads else "")
+    if signal.shape[1] == 1 < spec.num_leads:
+        raise ECGDataError(path, f"single-lead file: {needs}")
     if spec.leads and lead_names:
         return signal[:, lead_indices(lead_names, spec.leads, path)]
     if signal.shape[1] < spec.num_leads or (spec.leads and signal.shape[1] != spec.num_leads):
-        what = "single-lead file" if signal.shape[1] == 1 else f"{signal.shape[1]} leads"
-        raise ECGDataError(path, f"{what}: the model needs {spec.num_leads} lead(s)"
-                                 + (f" ({', '.join(spec.leads)})" if spec.leads else ""))
+        raise ECGDataError(path, f"{signal.shape[1]} leads: {needs}")
     return signal[:, :spec.num_leads]
 
 
