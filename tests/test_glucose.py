@@ -154,3 +154,12 @@ def test_comparator_recipe_trains_on_pairs(shared_data, tmp_path, capsys):
                  "--run-dir", str(run_dir), "--epochs", "1"]) == 0
     report = json.loads((run_dir / "test_metrics.json").read_text())
     assert report["task"] == "binary" and report["n"] == 1009 // 128 * 64  # pairs of the test beats
+    # the trained comparator is served against a bank of its own training beats
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "saved"), "--data-root", str(shared_data)]) == 0
+    recording = sorted((shared_data / "applewatch-glucose" / "1002" / "fast1").glob("*.csv"))[0]
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "saved"), str(recording)]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert summary["recording"] in ("fast", "glucose") and max(summary["recording_votes"].values()) <= 50
+    metadata = json.loads((tmp_path / "saved" / "assets.extra" / "tf_ecg.json").read_text())
+    assert metadata["task"] == "comparator" and metadata["reference_bank"]["per_class"] == 50

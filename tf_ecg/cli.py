@@ -129,7 +129,7 @@ def cmd_export(args) -> int:
         if args.weights:
             raise ECGDataError(args.weights, "--weights goes with --preset; a run exports its own weights")
         run_dir = Path(args.run_dir)
-        out = export_run(run_dir, Path(args.out or f"saved_models/{run_dir.name}"), args.which)
+        out = export_run(run_dir, Path(args.out or f"saved_models/{run_dir.name}"), args.which, args.data_root)
     print(f"SavedModel written to {out}")
     return 0
 

@@ -39,11 +39,13 @@ def is_tf_ecg_export(path: Path) -> bool:
     return (Path(path) / METADATA).is_file() and "saved_model.pb" in entries and entries <= SAVED_MODEL_ENTRIES
 
 
-def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best") -> Path:
+def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best", data_root=None) -> Path:
     """Export ``<run_dir>/<which>.keras`` as a SavedModel into ``out_dir`` (atomically).
 
     The task, outputs and thresholds come from the run's resolved recipe. ``out_dir`` must
-    be new, empty or an earlier tf_ecg export, and apart from the run directory."""
+    be new, empty or an earlier tf_ecg export, and apart from the run directory. A glucose
+    comparator run is served with a reference bank drawn (the recipe's seed) from its
+    training beats, which are read again from ``data_root``."""
     from tf_ecg.training.trainer import load_run_recipe, read_run_record
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
@@ -61,7 +63,23 @@ def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best") ->
                      "run": {"dir": str(run_dir), "model": str(model_file),
                              "data_fingerprint": read_run_record(run_dir).get("data", {}).get("fingerprint")}})
     model = keras.models.load_model(model_file)
+    if is_comparator(model):
+        from tf_ecg.data.sources import load_source
+        from tf_ecg.evaluation.glucose import draw_reference_bank
+
+        beats, labels = load_source(recipe.data, data_root).train
+        bank = draw_reference_bank(beats[..., 0], labels, recipe.training.seed)
+        metadata.update({"task": "comparator", "reference_bank": {
+            "from": "the run's training beats", "seed": recipe.training.seed, "per_class": len(bank[0]),
+            "classes": metadata["output_names"]}})
+        return export_model(comparator_serving_model(model, spec, bank), out_dir, metadata)
     return export_model(serving_model(model, spec, recipe.task, recipe.training.outputs), out_dir, metadata)
+
+
+def is_comparator(model: keras.Model) -> bool:
+    """A siamese comparator (encoder + comparator head), served against a reference bank."""
+    names = {layer.name for layer in model.layers}
+    return {"encoder", "comparator_head"} <= names
 
 
 def export_preset(name: str, weights: str | Path | None, out_dir: str | Path, data_root=None,
@@ -92,7 +110,7 @@ def export_preset(name: str, weights: str | Path | None, out_dir: str | Path, da
         serving = generator_serving_model(model)
         metadata["serving"] = {"input": {"noise": "uniform in [-1, 1]", "shape": [spec.length, spec.num_leads]},
                                "in_graph": ["x 6000: microvolts"], "outside_graph": []}
-    elif preset.task == "comparator":
+    elif is_comparator(model):
         from tf_ecg.data.glucose import DATE_SPLIT, cached_study_beats
         from tf_ecg.data.paths import dataset_dir
         from tf_ecg.evaluation.glucose import reference_bank

@@ -47,12 +47,18 @@ def evaluate_supervised(model: keras.Model, data: GlucoseBeats, batch_size: int 
 
 def reference_bank(train: GlucoseBeats, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(50 fast, 50 glucose) beats from the first shuffled draw of 200 training beats."""
-    draw = np.random.default_rng(seed).permutation(len(train.labels))[:BANK_DRAW]
-    fast = draw[train.labels[draw] == 0][:BANK_PER_CLASS]
-    glucose = draw[train.labels[draw] == 1][:BANK_PER_CLASS]
+    return draw_reference_bank(train.beats, train.labels, seed)
+
+
+def draw_reference_bank(beats: np.ndarray, labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`reference_bank` on arrays: beats (n, 384), labels (n,) 0 = fast, 1 = glucose."""
+    labels = np.ravel(labels)
+    draw = np.random.default_rng(seed).permutation(len(labels))[:BANK_DRAW]
+    fast = draw[labels[draw] == 0][:BANK_PER_CLASS]
+    glucose = draw[labels[draw] == 1][:BANK_PER_CLASS]
     if len(fast) < BANK_PER_CLASS or len(glucose) < BANK_PER_CLASS:
         raise ValueError("the draw of 200 training beats holds fewer than 50 beats of a class")
-    return train.beats[fast], train.beats[glucose]
+    return beats[fast], beats[glucose]
 
 
 def _embed(encoder: keras.Model, beats: np.ndarray) -> np.ndarray:
