@@ -243,3 +243,13 @@ def test_mitbih_resnext_preset_from_a_pytorch_state_dict(mitdb_dir, tmp_path):
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert len(served["outputs"]) == len(beats) > 15
     np.testing.assert_allclose(served["outputs"], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_input_contracts_page_has_a_section_per_preset():
+    from conftest import REPO
+
+    headings = [line for line in (REPO / "docs" / "input_contracts.md").read_text().splitlines()
+                if line.startswith("### ")]
+    for name in PRESETS:
+        base, _, target = name.rpartition("_")
+        assert any(name in h or (base == "e18_inception1d_regressor" and f"_{target}" in h) for h in headings), name

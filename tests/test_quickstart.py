@@ -22,6 +22,10 @@ def test_quickstart_learns_heart_rate_and_serves_any_rate(tmp_path, capsys, ptbx
 
     result = predict_file(tmp_path / "model", ptbxl_dir / "records100" / "00000" / "00001_lr")  # 100 Hz
     assert len(result["outputs"]) == 1 and 40 < result["summary"]["HR"] < 150
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "model"), str(ptbxl_dir / "records500" / "00000" / "00001_hr")]) == 0
+    at_500_hz = json.loads(capsys.readouterr().out)["summary"]["HR"]  # the same ECG, 500 Hz
+    assert abs(at_500_hz - result["summary"]["HR"]) < 3
     assert main(["synth", "--n", "2", "--seed", "5", "--out", str(tmp_path / "synth")]) == 0  # 500 Hz
     result = predict_file(tmp_path / "model", tmp_path / "synth" / "deepfake_000001")
     assert len(result["outputs"]) == 1 and 40 < result["summary"]["HR"] < 150

@@ -90,7 +90,7 @@ def export_preset(name: str, weights: str | Path | None, out_dir: str | Path, da
     from tf_ecg.presets import get_preset
 
     preset = get_preset(name)
-    out_dir = check_output_dir(out_dir, is_tf_ecg_export, what="SavedModel")  # before the work
+    check_output_dir(out_dir, is_tf_ecg_export, what="SavedModel")  # before the work
     if weights is None:
         if preset.model != "pulse2pulse_generator":
             raise WeightFileError(None, f"preset {name!r} needs --weights: {preset.weights.file} "
@@ -100,12 +100,21 @@ def export_preset(name: str, weights: str | Path | None, out_dir: str | Path, da
         weights = generator_checkpoint()
     model = load_original_weights(build_model(preset.model, **preset.options), weights)
     digest = sha256_of(weights)
+    provenance = {"file": str(Path(weights).resolve()), "sha256": digest,
+                  "published_file": preset.weights.sha256 is not None and digest == preset.weights.sha256}
+    return export_preset_model(name, model, out_dir, provenance, data_root, bank_seed)
+
+
+def export_preset_model(name: str, model: keras.Model, out_dir: str | Path, weights: dict | None = None,
+                        data_root=None, bank_seed: int = 0) -> Path:
+    """Export ``model`` (weights already in place) as preset ``name`` serves it."""
+    from tf_ecg.presets import get_preset
+
+    preset = get_preset(name)
     spec = preset.input_spec
     metadata = {"input_spec": spec.to_dict(), "output_names": preset.output_names, "task": preset.task,
                 "outputs": preset.outputs, "thresholds": preset.thresholds, "output_units": preset.output_units,
-                "preset": preset.to_dict(),
-                "weights": {"file": str(Path(weights).resolve()), "sha256": digest,
-                            "published_file": preset.weights.sha256 is not None and digest == preset.weights.sha256}}
+                "preset": preset.to_dict(), "weights": weights}
     if preset.task == "generator":
         serving = generator_serving_model(model)
         metadata["serving"] = {"input": {"noise": "uniform in [-1, 1]", "shape": [spec.length, spec.num_leads]},
