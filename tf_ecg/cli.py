@@ -20,7 +20,26 @@ def _overrides(args) -> dict:
     overrides = dict(parse_override(item) for item in getattr(args, "set", None) or [])
     if getattr(args, "epochs", None) is not None:
         overrides["training.epochs"] = args.epochs
+    for flag in RUNTIME_FLAGS:
+        value = getattr(args, flag, None)
+        if value is not None:
+            overrides[f"runtime.{flag}"] = value
     return overrides
+
+
+RUNTIME_FLAGS = ("strategy", "mixed_precision", "jit_compile", "cpu_replicas", "sync_batch_norm")
+
+
+def runtime_options(sub) -> None:
+    """--strategy, --mixed-precision, --jit-compile, --cpu-replicas, --sync-batch-norm: the
+    recipe's [runtime] for this run (they change where it runs, not what it computes)."""
+    sub.add_argument("--strategy", choices=("auto", "one-device", "mirrored", "multi-worker"))
+    sub.add_argument("--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16"))
+    sub.add_argument("--jit-compile", choices=("auto", "on", "off"), help="XLA (default auto: on with a GPU)")
+    sub.add_argument("--cpu-replicas", type=int, metavar="N",
+                     help="split the host CPU into N logical devices (try a multi-device recipe on a laptop)")
+    sub.add_argument("--sync-batch-norm", action="store_true", default=None,
+                     help="BatchNorm statistics over the global batch, not each replica's")
 
 
 def _print_report(report: dict) -> None:
@@ -231,6 +250,35 @@ def cmd_synth(args) -> int:
     return 0
 
 
+def cmd_env(args) -> int:
+    """Versions, devices, and what a recipe's default runtime would run on."""
+    import os
+
+    import tensorflow as tf
+
+    from tf_ecg.config import RuntimeConfig
+    from tf_ecg.runtime import accelerators, cpu_info, versions
+    from tf_ecg.training.distribution import Runtime, make_strategy, strategy_devices
+
+    config = RuntimeConfig(strategy=args.strategy or "auto", cpu_replicas=args.cpu_replicas or 1)
+    runtime = Runtime(make_strategy(config), config)
+    cpu = cpu_info()
+    print(json.dumps({
+        **versions(),
+        "tensorflow_wheel": "GPU" if tf.test.is_built_with_cuda() else "CPU only",
+        "cpu": {k: cpu.get(k) for k in ("model_name", "family", "model", "usable_cores")},
+        "gpus": accelerators(),
+        "logical_devices": [d.name for d in tf.config.list_logical_devices()],
+        "runtime": {"strategy": type(runtime.strategy).__name__, "replicas": runtime.replicas,
+                    "devices": strategy_devices(runtime.strategy),
+                    "jit_compile_auto": "on" if accelerators() else "off (CPU only)",
+                    "mixed_precision_hint": "mixed_float16 (compute capability >= 7.0) or mixed_bfloat16 (>= 8.0)"
+                                            if accelerators() else "float32 (mixed precision is slow on CPUs)",
+                    "TF_CONFIG": "set (multi-worker)" if os.environ.get("TF_CONFIG") else "not set"},
+    }, indent=2))
+    return 0
+
+
 def cmd_models(args) -> int:
     from tf_ecg import model_names
 
@@ -259,6 +307,7 @@ def parser() -> argparse.ArgumentParser:
     quick.add_argument("--epochs", type=int)
     quick.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe value (TOML)")
     quick.add_argument("--restart", action="store_true", help="replace an earlier quickstart run in --run-dir")
+    runtime_options(quick)
 
     train_parser = add("train", cmd_train, "run a recipe file (models/*.toml)")
     train_parser.add_argument("recipe")
@@ -270,6 +319,7 @@ def parser() -> argparse.ArgumentParser:
     train_parser.add_argument("--restart", action="store_true",
                               help="replace the run in --run-dir (default: resume it if unfinished; "
                                    "refuse if it was made by another recipe)")
+    runtime_options(train_parser)
 
     evaluate = add("evaluate", cmd_evaluate, "score a trained run (JSON report and plots), or prediction files")
     evaluate.add_argument("run_dir", nargs="?")
@@ -345,6 +395,9 @@ def parser() -> argparse.ArgumentParser:
     synth.add_argument("--start-id", type=int, default=0, help="number of the first record")
 
     add("models", cmd_models, "list the registered model names")
+    env = add("env", cmd_env, "versions, devices and the runtime a recipe would use here")
+    env.add_argument("--strategy", choices=("auto", "one-device", "mirrored", "multi-worker"))
+    env.add_argument("--cpu-replicas", type=int, metavar="N")
     root.add_argument("--debug", action="store_true", help="print the traceback of every error")
     return root
 

@@ -59,7 +59,14 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """Where and how a run executes (filled by the scale-out work)."""
+    """Where and how a run executes (``tf_ecg.training.distribution``). Batch sizes in
+    [training] are global: each of R replicas gets batch_size / R examples per step."""
+    strategy: str = "auto"              # auto: mirrored over 2+ GPUs (or --cpu-replicas), else one device
+    mixed_precision: str = "float32"    # mixed_float16 / mixed_bfloat16: outputs and losses stay float32
+    jit_compile: str = "auto"           # XLA: "auto" (Keras: on with a GPU), "on", "off"
+    cpu_replicas: int = 1               # split the host CPU into N logical devices (multi-device on a laptop)
+    sync_batch_norm: bool = False       # BatchNorm statistics over the global batch instead of each replica's
+    learning_rate_scaling: str = "none"  # "linear": learning rate x replicas (never done silently)
 
 
 @dataclass(frozen=True)
@@ -82,10 +89,14 @@ CHOICES = {
     ("training", "output_bias"): ("", "train_median"),
     ("training", "pairs"): ("", "halves"),
     ("training", "batch_norm_statistics"): ("moving_average", "recompute"),
+    ("runtime", "strategy"): ("auto", "one-device", "mirrored", "multi-worker"),
+    ("runtime", "mixed_precision"): ("float32", "mixed_float16", "mixed_bfloat16"),
+    ("runtime", "jit_compile"): ("auto", "on", "off"),
+    ("runtime", "learning_rate_scaling"): ("none", "linear"),
     ("leave_one_out", "output_activation"): ("", "relu"),
     ("leave_one_out", "test_scaling"): ("own", "train"),
 }
-POSITIVE = {("training", "batch_size"), ("training", "epochs"), ("training", "image_every"),
+POSITIVE = {("training", "batch_size"), ("training", "epochs"), ("training", "image_every"), ("runtime", "cpu_replicas"),
             ("leave_one_out", "epochs"), ("leave_one_out", "batch_size")}
 NON_NEGATIVE = {("leave_one_out", "fine_tune_epochs")}
 

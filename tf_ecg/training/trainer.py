@@ -8,6 +8,7 @@ recipe's run is refused; an interrupted run resumes; a finished one is left alon
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import shutil
@@ -27,6 +28,8 @@ from tf_ecg.evaluation.metrics import evaluation_report, strict_json
 from tf_ecg.evaluation.plots import figure_to_png, report_figures
 from tf_ecg.building import build_model
 from tf_ecg.runtime import machine_info
+from tf_ecg.training.distribution import (Runtime, float32_outputs, runtime_context, split_host_cpu,
+                                          synchronise_batch_norm)
 from tf_ecg.training.callbacks import BatchNormStatistics, ValidationReport, dataset_targets, epoch_schedule, write_run_summaries
 from tf_ecg.training.losses import FocalLoss
 from tf_ecg.training.optimizers import AdaBound
@@ -122,11 +125,15 @@ def copy_matching_weights(model: keras.Model, source_file: str | Path) -> list[s
     return skipped
 
 
-def compile_model(recipe: Recipe, num_outputs: int, example_shape: tuple | None = None) -> keras.Model:
+def compile_model(recipe: Recipe, num_outputs: int, example_shape: tuple | None = None,
+                  jit_compile="auto") -> keras.Model:
     """The recipe's model, compiled; ``example_shape``: one input example's shape in the data,
     checked against every model input (a window of 170 samples for a 160-sample model is
-    a recipe mistake, not a Keras error)."""
-    model = build_model(recipe.model.name, **recipe.model.options)
+    a recipe mistake, not a Keras error). Called inside ``runtime_context``: under mixed
+    precision the outputs are cast to float32, and BatchNorm is synchronised if asked."""
+    model = float32_outputs(build_model(recipe.model.name, **recipe.model.options))
+    if recipe.runtime.sync_batch_norm:
+        synchronise_batch_norm(model)
     if example_shape is not None:
         for shape in (model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]):
             if any(m is not None and m != d for m, d in zip(shape[1:], example_shape)) or len(shape) - 1 != len(example_shape):
@@ -139,7 +146,7 @@ def compile_model(recipe: Recipe, num_outputs: int, example_shape: tuple | None 
         raise RecipeError(recipe.path, f"model {recipe.model.name} has {model.output_shape[-1]} outputs, "
                                        f"the data has {num_outputs}: set model.options")
     model.compile(optimizer=build_optimizer(recipe.training), loss=build_loss(recipe.training),
-                  metrics=training_metrics(recipe.training))
+                  metrics=training_metrics(recipe.training), jit_compile=jit_compile)
     return model
 
 
@@ -241,7 +248,7 @@ def _check_run_dir(recipe: Recipe, run_dir: Path, restart: bool) -> str:
         return "replace"
     previous = load_recipe(run_dir / RECIPE_FILE)
     changed = differences(previous.to_dict(), recipe.to_dict())
-    changed = [key for key in changed if key != "name"]
+    changed = [key for key in changed if key != "name" and not key.startswith("runtime.")]  # any hardware resumes
     if changed:
         raise RunError(run_dir, f"holds a run of a different recipe (differing: {', '.join(changed)}); "
                                 f"use another --run-dir, or --restart to replace it")
@@ -283,35 +290,50 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
     if state == "finished":
         raise RunError(run_dir, "this run has finished (test_metrics.json): evaluate or export it, "
                                 "or pass --restart to train it again")
-    training = recipe.training
+    split_host_cpu(recipe.runtime.cpu_replicas)  # before a data source starts TensorFlow
     splits = splits or load_source(recipe.data, data_root)
+    with runtime_context(recipe.runtime) as runtime:
+        return _train(recipe, run_dir, state, splits, runtime, started, verbose, command)
+
+
+def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: Runtime, started: float,
+           verbose: int, command) -> TrainingResult:
+    training, as_written = recipe.training, recipe
+    if runtime.learning_rate(1.0) != 1.0:  # explicit in the recipe, and recorded
+        training = dataclasses.replace(training, optimizer={
+            **training.optimizer, "learning_rate": runtime.learning_rate(training.optimizer.get("learning_rate", 1e-3))})
+        recipe = dataclasses.replace(recipe, training=training)
+    print(f"runtime: {type(runtime.strategy).__name__}, {runtime.replicas} replica(s), global batch "
+          f"{training.batch_size} = {runtime.replicas} x {runtime.per_replica_batch(training.batch_size)}, "
+          f"{recipe.runtime.mixed_precision}, learning rate {training.optimizer.get('learning_rate', 1e-3):g}")
     # Seeded here, after the data: the model's initial weights depend on the seed alone, not
     # on what a source drew before (the DeepFake generator is built once per process).
     keras.utils.set_random_seed(training.seed)
     num_outputs = 1 if recipe.task == "binary" else len(splits.output_names)
-    model = compile_model(recipe, num_outputs, splits.train[0].shape[1:])
+    model = compile_model(recipe, num_outputs, splits.train[0].shape[1:], runtime.jit_compile)
     if training.output_bias == "train_median":
         start_at_median(model, splits.train[1])
     to_outputs = output_transform(recipe)
     datasets = make_datasets(splits, training)
     record = {"status": "running", "started": _now(), "recipe": str(recipe.path), "overrides": recipe.overrides,
               "seed": training.seed, "command": command if command is not None else sys.argv,
-              "machine": machine_info(), "data": {"source": recipe.data["source"], "info": splits.info,
-                                                   "fingerprint": splits.fingerprint()},
+              "machine": machine_info(), "runtime": {**runtime.record(training.batch_size),
+                                                     "learning_rate": training.optimizer.get("learning_rate")},
+              "data": {"source": recipe.data["source"], "info": splits.info, "fingerprint": splits.fingerprint()},
               "model": {"name": recipe.model.name, "parameters": int(model.count_params())}}
     if state == "replace":  # only now that the data and the model are ready
         _clear_run(run_dir)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        (run_dir / RECIPE_FILE).write_text(recipe.to_toml())
+        (run_dir / RECIPE_FILE).write_text(as_written.to_toml())
         if state == "resume":
             record["resumed"] = True
             if read_run_record(run_dir).get("data", {}).get("fingerprint") != record["data"]["fingerprint"]:
                 raise RunError(run_dir, "the data differ from the data this run started with "
                                         "(run.json fingerprint); --restart to train on the new data")
         _write_run_record(run_dir, record)
-        write_run_summaries(run_dir / "logs", recipe, None)
+        write_run_summaries(run_dir / "logs", as_written, None)
         model.fit(datasets["train"], validation_data=datasets["val"], epochs=training.epochs, verbose=verbose,
                   shuffle=False, callbacks=_callbacks(recipe, run_dir, splits, datasets, to_outputs))
     except Exception:
@@ -330,7 +352,7 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
          "task": recipe.task, "outputs": training.outputs, "thresholds": training.thresholds,
          "data_info": splits.info}))
     write_report(run_dir, "test_metrics", report, y_test, outputs)
-    write_run_summaries(run_dir / "logs", recipe, report)
+    write_run_summaries(run_dir / "logs", as_written, report)
     seconds = time.time() - started
     _write_run_record(run_dir, {**record, "status": "finished", "finished": _now(), "seconds": round(seconds, 1),
                                 "epochs_run": _epochs_run(run_dir), "test_metrics": "test_metrics.json"})

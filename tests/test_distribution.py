@@ -1,0 +1,107 @@
+"""The [runtime] of a recipe: strategies (one device, mirrored over logical CPU replicas),
+mixed precision with float32 outputs, and what a run records about where it ran.
+
+Splitting the CPU into logical devices must happen before TensorFlow starts, so the
+multi-replica runs are fresh ``tf-ecg`` processes.
+"""
+
+import json
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tf_ecg.cli import main
+from tf_ecg.config import load_recipe
+from tf_ecg.errors import RecipeError
+
+RECIPE = """
+name = "tiny-mitbih"
+[data]
+source = "mitbih_beats"
+records = ["101", "100"]
+[model]
+name = "loo_conv1d"
+options = { num_classes = 5 }
+[training]
+task = "multiclass"
+outputs = "logits"
+loss = { name = "SparseCategoricalCrossentropy", from_logits = true }
+optimizer = { name = "adam", learning_rate = 0.001 }
+batch_size = 64
+epochs = 1
+seed = 0
+"""
+
+
+@pytest.fixture
+def recipe_file(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(RECIPE)
+    return path
+
+
+def _tf_ecg(*args):
+    """``tf-ecg ARGS`` in a fresh process: (exit status, stderr)."""
+    done = subprocess.run([sys.executable, "-m", "tf_ecg.cli", *map(str, args)], capture_output=True, text=True)
+    return done.returncode, done.stderr
+
+
+def test_mirrored_over_two_cpu_replicas_reaches_the_one_device_weights(mitdb_dir, recipe_file, tmp_path):
+    """One epoch (36 steps of a global batch of 64) on one device, and split over two
+    logical CPUs (2 x 32): the same weights to 1e-5 (float sums in another order)."""
+    common = ["train", recipe_file, "--data-root", mitdb_dir.parent]
+    assert _tf_ecg(*common, "--run-dir", tmp_path / "one", "--strategy", "one-device")[0] == 0
+    assert _tf_ecg(*common, "--run-dir", tmp_path / "two", "--strategy", "mirrored", "--cpu-replicas", 2)[0] == 0
+    one, two = (keras.models.load_model(tmp_path / run / "final.keras") for run in ("one", "two"))
+    for a, b in zip(one.get_weights(), two.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    assert max(np.abs(w).max() for w in one.get_weights()) > 0.1  # trained, not a trivial match
+    runtime = json.loads((tmp_path / "two" / "run.json").read_text())["runtime"]
+    assert runtime["strategy"] == "MirroredStrategy" and runtime["replicas"] == 2
+    assert runtime["global_batch"] == 64 and runtime["per_replica_batch"] == 32 and len(runtime["devices"]) == 2
+
+    code, error = _tf_ecg(*common, "--run-dir", tmp_path / "odd", "--cpu-replicas", 2, "--set", "training.batch_size=63")
+    assert code == 2 and "batch_size = 63 is the global batch; it must be a multiple of the 2 replicas" in error
+    assert not (tmp_path / "odd").exists()
+
+
+def test_mixed_bfloat16_trains_and_serves_float32(mitdb_dir, recipe_file, tmp_path):
+    assert main(["train", str(recipe_file), "--data-root", str(mitdb_dir.parent), "--run-dir", str(tmp_path / "run"),
+                 "--mixed-precision", "mixed_bfloat16"]) == 0
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    model = keras.models.load_model(tmp_path / "run" / "final.keras")
+    assert model.get_layer("conv2").compute_dtype == "bfloat16" and model.output.dtype == "float32"
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["runtime"]["mixed_precision"] == "mixed_bfloat16"
+    report = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
+    assert report["accuracy"] > 0.5
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "saved")]) == 0
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))  # kept: its function needs its variables
+    served = loaded.serve(tf.zeros((3, 160, 2)))
+    assert served.dtype == tf.float32
+    np.testing.assert_allclose(served.numpy().sum(axis=1), 1, atol=1e-5)
+
+
+def test_runtime_section_is_checked_and_does_not_block_a_resume(recipe_file, tmp_path):
+    with pytest.raises(RecipeError, match=r"runtime.strategy = 'many-gpus': must be one of"):
+        load_recipe(recipe_file, {"runtime.strategy": "many-gpus"})
+    with pytest.raises(RecipeError, match=r"runtime.cpu_replicas = 0: must be a positive integer"):
+        load_recipe(recipe_file, {"runtime.cpu_replicas": 0})
+    from tf_ecg.training.trainer import _check_run_dir
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "recipe.toml").write_text(load_recipe(recipe_file).to_toml())
+    moved = load_recipe(recipe_file, {"runtime.strategy": "mirrored", "runtime.mixed_precision": "mixed_float16"})
+    assert _check_run_dir(moved, run_dir, restart=False) == "resume"  # same run, other hardware
+
+
+def test_env_reports_devices_and_the_runtime(capsys):
+    assert main(["env"]) == 0
+    env = json.loads(capsys.readouterr().out)
+    assert env["tensorflow"] == tf.__version__ and env["runtime"]["replicas"] >= 1
+    assert env["cpu"]["usable_cores"] >= 1 and env["runtime"]["devices"]

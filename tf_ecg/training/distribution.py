@@ -1,0 +1,136 @@
+"""Where a run executes: logical CPU replicas, distribution strategy, precision, XLA.
+
+``runtime_context(recipe.runtime)`` is entered around building, compiling and fitting a
+model. Under it a recipe runs unchanged on one CPU, on several GPUs (``mirrored``) or on a
+cluster (``multi-worker``, from ``TF_CONFIG``); the global batch is split evenly over the
+replicas, and whatever the runtime changes (per-replica batch, learning-rate scaling,
+devices, precision) is printed and recorded in ``run.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+from tf_ecg.config import RuntimeConfig
+from tf_ecg.errors import RecipeError, RunError
+
+
+def split_host_cpu(replicas: int) -> None:
+    """Make the host CPU appear as ``replicas`` logical devices (before TensorFlow starts)."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if replicas <= 1 and not current or current and len(current) == replicas:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * replicas)
+    except RuntimeError:
+        raise RunError(None, f"cpu_replicas = {replicas}: the host CPU can be split only before TensorFlow "
+                             f"has started (it now has {len(current) or 1} logical CPU device(s)); set it on "
+                             f"the command line (--cpu-replicas) or first thing in a fresh process") from None
+
+
+def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
+    """The strategy a runtime asks for; ``auto``: mirrored over every GPU when there are
+    two or more (or over the logical CPUs of ``cpu_replicas``), else TensorFlow's default."""
+    split_host_cpu(runtime.cpu_replicas)
+    gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+    devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
+    name = runtime.strategy
+    if name == "auto":
+        name = "mirrored" if len(devices) > 1 else "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one-device":
+        return tf.distribute.OneDeviceStrategy(devices[0])
+    if name == "mirrored":
+        # several logical CPUs have no NCCL: reduce on one device
+        cross_device = None if gpus else tf.distribute.ReductionToOneDevice()
+        return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device)
+    if name == "multi-worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise RecipeError(None, f"runtime.strategy = {name!r}: unknown")
+
+
+def strategy_devices(strategy: tf.distribute.Strategy) -> list[str]:
+    """The devices a strategy computes on (TensorFlow's default strategy: its default device)."""
+    try:
+        return list(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy does not list them
+        return [tf.config.list_logical_devices("GPU" if tf.config.list_logical_devices("GPU") else "CPU")[0].name]
+
+
+@dataclass
+class Runtime:
+    """What a run executes with, once resolved (recorded in run.json)."""
+    strategy: tf.distribute.Strategy
+    config: RuntimeConfig
+
+    @property
+    def replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
+
+    def per_replica_batch(self, global_batch: int) -> int:
+        if global_batch % self.replicas:
+            raise RecipeError(None, f"training.batch_size = {global_batch} is the global batch; it must be a "
+                                    f"multiple of the {self.replicas} replicas")
+        return global_batch // self.replicas
+
+    def learning_rate(self, learning_rate: float) -> float:
+        return learning_rate * self.replicas if self.config.learning_rate_scaling == "linear" else learning_rate
+
+    @property
+    def jit_compile(self):
+        return {"auto": "auto", "on": True, "off": False}[self.config.jit_compile]
+
+    def record(self, global_batch: int) -> dict:
+        return {"strategy": type(self.strategy).__name__, "replicas": self.replicas,
+                "devices": strategy_devices(self.strategy),
+                "global_batch": global_batch, "per_replica_batch": self.per_replica_batch(global_batch),
+                "mixed_precision": self.config.mixed_precision, "jit_compile": self.config.jit_compile,
+                "sync_batch_norm": self.config.sync_batch_norm,
+                "learning_rate_scaling": self.config.learning_rate_scaling}
+
+
+@contextlib.contextmanager
+def runtime_context(config: RuntimeConfig):
+    """Build, compile and fit inside: the strategy's scope and the precision policy (the
+    previous global policy is restored afterwards)."""
+    strategy = make_strategy(config)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.mixed_precision)
+    try:
+        with strategy.scope():
+            yield Runtime(strategy, config)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def float32_outputs(model: keras.Model) -> keras.Model:
+    """Under mixed precision, the model with its outputs cast to float32 (losses, metrics
+    and served outputs stay float32); the model itself otherwise."""
+    if all(output.dtype == "float32" for output in model.outputs):
+        return model
+    outputs = [keras.layers.Activation("linear", dtype="float32", name=f"float32_{i}")(output)
+               for i, output in enumerate(model.outputs)]
+    return keras.Model(model.inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
+
+
+def synchronise_batch_norm(model: keras.Model) -> int:
+    """BatchNorm statistics over the global batch (all replicas) in training; the count set."""
+    count = 0
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+            count += 1
+    return count
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
