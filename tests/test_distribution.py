@@ -100,6 +100,12 @@ def test_runtime_section_is_checked_and_does_not_block_a_resume(recipe_file, tmp
     assert _check_run_dir(moved, run_dir, restart=False) == "resume"  # same run, other hardware
 
 
+def test_multi_worker_is_refused_with_the_upstream_reason(mitdb_dir, recipe_file, tmp_path, capsys):
+    assert main(["train", str(recipe_file), "--data-root", str(mitdb_dir.parent), "--run-dir", str(tmp_path / "run"),
+                 "--strategy", "multi-worker"]) == 2
+    assert "keras-team/keras#20585" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
 def test_env_reports_devices_and_the_runtime(capsys):
     assert main(["env"]) == 0
     env = json.loads(capsys.readouterr().out)

@@ -4,6 +4,12 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of notebooks
 
+try:
+    import tensorflow as _tensorflow  # noqa: F401
+except ModuleNotFoundError:  # TensorFlow is an extra: the CPU or the GPU wheel, never both
+    raise ModuleNotFoundError('tf_ecg needs TensorFlow: pip install "tf_ecg[cpu]" (CPU only) or '
+                              '"tf_ecg[gpu]" (NVIDIA GPUs, CUDA from pip)') from None
+
 from tf_ecg import models as _models  # noqa: E402,F401 (registers every model)
 from tf_ecg.building import build_model  # noqa: E402
 from tf_ecg.registry import model_names  # noqa: E402

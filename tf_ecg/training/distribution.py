@@ -1,10 +1,10 @@
 """Where a run executes: logical CPU replicas, distribution strategy, precision, XLA.
 
 ``runtime_context(recipe.runtime)`` is entered around building, compiling and fitting a
-model. Under it a recipe runs unchanged on one CPU, on several GPUs (``mirrored``) or on a
-cluster (``multi-worker``, from ``TF_CONFIG``); the global batch is split evenly over the
-replicas, and whatever the runtime changes (per-replica batch, learning-rate scaling,
-devices, precision) is printed and recorded in ``run.json``.
+model. Under it a recipe runs unchanged on one CPU or on several GPUs of a host
+(``mirrored``; ``multi-worker`` awaits Keras 3 support, see make_strategy); the global
+batch is split evenly over the replicas, and whatever the runtime changes (per-replica
+batch, learning-rate scaling, devices, precision) is printed and recorded in ``run.json``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ def split_host_cpu(replicas: int) -> None:
 def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
     """The strategy a runtime asks for; ``auto``: mirrored over every GPU when there are
     two or more (or over the logical CPUs of ``cpu_replicas``), else TensorFlow's default."""
+    if runtime.strategy == "multi-worker":
+        raise RunError(None, "runtime.strategy = 'multi-worker': Keras 3's model.fit does not run under "
+                             "tf.distribute.MultiWorkerMirroredStrategy (it fails on PerReplica values; "
+                             "keras-team/keras#20585, open); use 'mirrored' over the GPUs of one host")
     split_host_cpu(runtime.cpu_replicas)
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -50,8 +54,6 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
         # several logical CPUs have no NCCL: reduce on one device
         cross_device = None if gpus else tf.distribute.ReductionToOneDevice()
         return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device)
-    if name == "multi-worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     raise RecipeError(None, f"runtime.strategy = {name!r}: unknown")
 
 
@@ -96,10 +98,11 @@ class Runtime:
 
 
 @contextlib.contextmanager
-def runtime_context(config: RuntimeConfig):
-    """Build, compile and fit inside: the strategy's scope and the precision policy (the
-    previous global policy is restored afterwards)."""
-    strategy = make_strategy(config)
+def runtime_context(config: RuntimeConfig, strategy: tf.distribute.Strategy | None = None):
+    """Build, compile and fit inside: the strategy's scope (``strategy``: made before the data
+    are loaded, as a CPU split must be) and the precision policy (the previous global policy
+    is restored afterwards)."""
+    strategy = strategy or make_strategy(config)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.mixed_precision)
     try:

@@ -28,7 +28,7 @@ from tf_ecg.evaluation.metrics import evaluation_report, strict_json
 from tf_ecg.evaluation.plots import figure_to_png, report_figures
 from tf_ecg.building import build_model
 from tf_ecg.runtime import machine_info
-from tf_ecg.training.distribution import (Runtime, float32_outputs, runtime_context, split_host_cpu,
+from tf_ecg.training.distribution import (Runtime, float32_outputs, make_strategy, runtime_context,
                                           synchronise_batch_norm)
 from tf_ecg.training.callbacks import BatchNormStatistics, ValidationReport, dataset_targets, epoch_schedule, write_run_summaries
 from tf_ecg.training.losses import FocalLoss
@@ -290,9 +290,9 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
     if state == "finished":
         raise RunError(run_dir, "this run has finished (test_metrics.json): evaluate or export it, "
                                 "or pass --restart to train it again")
-    split_host_cpu(recipe.runtime.cpu_replicas)  # before a data source starts TensorFlow
+    strategy = make_strategy(recipe.runtime)  # before a data source starts TensorFlow
     splits = splits or load_source(recipe.data, data_root)
-    with runtime_context(recipe.runtime) as runtime:
+    with runtime_context(recipe.runtime, strategy) as runtime:
         return _train(recipe, run_dir, state, splits, runtime, started, verbose, command)
 
 
