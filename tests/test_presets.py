@@ -253,3 +253,17 @@ def test_input_contracts_page_has_a_section_per_preset():
     for name in PRESETS:
         base, _, target = name.rpartition("_")
         assert any(name in h or (base == "e18_inception1d_regressor" and f"_{target}" in h) for h in headings), name
+
+
+def test_lead_names_and_units_in_any_spelling():
+    from tf_ecg.data.conventions import lead_indices, lead_key, to_millivolts, unit_name
+
+    assert lead_key("DI") == lead_key("i") == lead_key("Lead I") == "I"
+    assert lead_key("DIII") == lead_key("III") and lead_key("AVR") == lead_key("aVR") == "AVR"
+    assert lead_key("MLII") == "MLII" != lead_key("II") and lead_key("V1") == "V1"
+    assert lead_indices(CODE_ORDER, ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"], "f") == [0, 1, 6, 7, 8, 9, 10, 11]
+    assert {unit_name(u) for u in ("µV", "μV", "uV", "microvolts")} == {"uV"}
+    assert unit_name("millivolts") == "mV" and unit_name("V") == "V"
+    np.testing.assert_allclose(to_millivolts(np.array([1000.0]), "µV"), [1.0])
+    with pytest.raises(ECGDataError, match=r"rec\.hea: unknown amplitude unit 'adu'"):
+        unit_name("adu", "rec.hea")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tf_ecg.data.applewatch import read_applewatch_csv
+from tf_ecg.data.applewatch import SAMPLING_RATE as APPLE_WATCH_RATE, read_applewatch_csv
 from tf_ecg.data.conventions import to_millivolts, unit_name
 from tf_ecg.data.wfdb_records import read_header, read_record, record_path
 from tf_ecg.errors import ECGDataError
@@ -58,8 +58,8 @@ def read_recording(path: str | Path, sampling_rate: float | None = None, units: 
     """Read a WFDB record, an Apple Watch / Apple Health CSV or a ``.npy`` into millivolts.
 
     ``sampling_rate`` / ``units``: what the user says the file holds (checked against a
-    header that says it too); ``default_rate`` / ``default_units``: what a file without
-    them holds otherwise (the model's documented input).
+    header that says it too); ``default_rate`` / ``default_units``: what a ``.npy`` holds
+    otherwise (the model's documented input). A values-only Apple Watch CSV is 512 Hz, µV.
     """
     path = Path(path)
     given_unit = unit_name(units, path) if units is not None else None
@@ -76,7 +76,7 @@ def read_recording(path: str | Path, sampling_rate: float | None = None, units: 
         return Recording(path, to_millivolts(signal, given_unit or default_units, path), float(rate), None)
     if path.suffix == ".csv":
         ecg = read_applewatch_csv(path, sampling_rate=None, units=units,
-                                  rate_if_unknown=sampling_rate or default_rate or 512)
+                                  rate_if_unknown=sampling_rate or APPLE_WATCH_RATE)
         if "Sample Rate" in ecg.header and sampling_rate is not None:
             _agree(path, "sampling rate (Hz)", ecg.sampling_rate, float(sampling_rate))
         return Recording(path, to_millivolts(ecg.signal[:, None], "uV", path), float(ecg.sampling_rate), ("I",))
