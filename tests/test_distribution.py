@@ -106,6 +106,24 @@ def test_multi_worker_is_refused_with_the_upstream_reason(mitdb_dir, recipe_file
     assert "keras-team/keras#20585" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
+def test_learning_rate_scaling_is_explicit_and_the_median_bias_survives_mixed_precision(recipe_file):
+    from tf_ecg.training.distribution import Runtime
+    from tf_ecg.training.trainer import compile_model, start_at_median
+
+    recipe = load_recipe(recipe_file, {"runtime.learning_rate_scaling": "linear"})
+    runtime = Runtime(tf.distribute.get_strategy(), recipe.runtime)
+    assert runtime.learning_rate(1e-3) == 1e-3 * runtime.replicas
+    assert Runtime(runtime.strategy, load_recipe(recipe_file).runtime).learning_rate(1e-3) == 1e-3
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = compile_model(recipe, 5, (160, 2))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert model.output.dtype == "float32" and model.layers[-1].name == "float32_0"
+    start_at_median(model, np.array([[1.0, 2, 3, 4, 5], [3, 4, 5, 6, 7]]))
+    np.testing.assert_allclose(model.get_layer("logits").bias.numpy(), [2, 3, 4, 5, 6])
+
+
 def test_env_reports_devices_and_the_runtime(capsys):
     assert main(["env"]) == 0
     env = json.loads(capsys.readouterr().out)

@@ -153,9 +153,9 @@ def compile_model(recipe: Recipe, num_outputs: int, example_shape: tuple | None 
 def start_at_median(model: keras.Model, targets: np.ndarray) -> None:
     """Set the output bias to the training targets' median, so that an L1 regressor
     starts as the best constant predictor instead of at 0 (HR ~ 70 bpm, QT ~ 400 ms)."""
-    kernel, bias = model.layers[-1].get_weights()
-    model.layers[-1].set_weights([kernel, np.median(targets.reshape(len(targets), -1), axis=0)
-                                  .astype(bias.dtype)])
+    output = next(layer for layer in reversed(model.layers) if layer.weights)  # past a float32 cast
+    kernel, bias = output.get_weights()
+    output.set_weights([kernel, np.median(targets.reshape(len(targets), -1), axis=0).astype(bias.dtype)])
 
 
 def evaluation_dataset(splits: Splits, training: TrainingConfig, split: str):
