@@ -62,7 +62,7 @@ class RuntimeConfig:
     """Where and how a run executes (``tf_ecg.training.distribution``). Batch sizes in
     [training] are global: each of R replicas gets batch_size / R examples per step."""
     strategy: str = "auto"              # auto: mirrored over 2+ GPUs (or --cpu-replicas), else one device;
-                                        # multi-worker: refused until Keras 3's fit supports it
+                                        # multi-worker: one process per host, TF_CONFIG
     mixed_precision: str = "float32"    # mixed_float16 / mixed_bfloat16: outputs and losses stay float32
     jit_compile: str = "auto"           # XLA: "auto" (Keras: on with a GPU), "on", "off"
     cpu_replicas: int = 1               # split the host CPU into N logical devices (multi-device on a laptop)

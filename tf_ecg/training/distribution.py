@@ -2,14 +2,17 @@
 
 ``runtime_context(recipe.runtime)`` is entered around building, compiling and fitting a
 model. Under it a recipe runs unchanged on one CPU or on several GPUs of a host
-(``mirrored``; ``multi-worker`` awaits Keras 3 support, see make_strategy); the global
-batch is split evenly over the replicas, and whatever the runtime changes (per-replica
-batch, learning-rate scaling, devices, precision) is printed and recorded in ``run.json``.
+(``mirrored``) or on several hosts (``multi-worker``, one process per host, driven by
+``TF_CONFIG``); the global batch is split evenly over the replicas, and whatever the
+runtime changes (per-replica batch, learning-rate scaling, devices, precision) is printed
+and recorded in ``run.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 from dataclasses import dataclass
 
 import keras
@@ -37,9 +40,11 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
     """The strategy a runtime asks for; ``auto``: mirrored over every GPU when there are
     two or more (or over the logical CPUs of ``cpu_replicas``), else TensorFlow's default."""
     if runtime.strategy == "multi-worker":
-        raise RunError(None, "runtime.strategy = 'multi-worker': Keras 3's model.fit does not run under "
-                             "tf.distribute.MultiWorkerMirroredStrategy (it fails on PerReplica values; "
-                             "keras-team/keras#20585, open); use 'mirrored' over the GPUs of one host")
+        cluster_task(runtime)  # TF_CONFIG is checked before the collective starts
+        if runtime.cpu_replicas > 1:
+            raise RecipeError(None, "runtime.cpu_replicas splits one host's CPU for 'mirrored'; under "
+                                    "'multi-worker' each worker process computes on its own devices")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     split_host_cpu(runtime.cpu_replicas)
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -57,6 +62,54 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
     raise RecipeError(None, f"runtime.strategy = {name!r}: unknown")
 
 
+def cluster_task(runtime: RuntimeConfig) -> tuple[str, int] | None:
+    """This process's (task type, index) in a multi-worker cluster (from ``TF_CONFIG``);
+    None when the run is not multi-worker."""
+    if runtime.strategy != "multi-worker":
+        return None
+    try:
+        task = json.loads(os.environ["TF_CONFIG"])["task"]
+        return str(task["type"]), int(task["index"])
+    except KeyError:
+        raise RunError(None, "runtime.strategy = 'multi-worker' needs TF_CONFIG with the cluster and this "
+                             "process's task, e.g. {\"cluster\": {\"worker\": [\"host1:12345\", "
+                             "\"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}") from None
+    except (ValueError, TypeError):
+        raise RunError(None, "TF_CONFIG is not the JSON of a cluster and a task") from None
+
+
+def worker_directory(run_dir, runtime: RuntimeConfig):
+    """Where this process writes: the run directory for the chief (or a single process);
+    for another worker of a multi-worker run, a directory of its own beside the run
+    directory (its checkpoints, BackupAndRestore state and logs, removed when the run
+    finishes), so that the chief alone writes the run directory. The chief is the task
+    named "chief", else worker 0."""
+    task = cluster_task(runtime)
+    if task is None:
+        return run_dir
+    cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+    chief = ("chief", 0) if "chief" in cluster else ("worker", 0)
+    return run_dir if task == chief else run_dir.parent / f".{run_dir.name}.{task[0]}-{task[1]}"
+
+
+def fit_under_multi_worker(model: keras.Model) -> None:
+    """Let ``model.fit`` / ``predict`` run under MultiWorkerMirroredStrategy. Keras 3.15's
+    TensorFlow trainer fails there twice (keras/src/backend/tensorflow/trainer.py): its
+    eager build before the first step reduces a data batch across workers (PerReplica to
+    Tensor error), and each step's metrics are reduced with a mean over axis 0, which a
+    scalar does not have. So: build the optimizer now, leave the model's build to the first
+    traced step (which runs in the strategy's scope), and report metrics as 1-vectors
+    in each step (callbacks see floats). Call inside the strategy's scope, after compile."""
+    model.optimizer.build(model.trainable_variables)
+    model._distribute_strategy = None  # fit then takes the strategy of the scope it runs in
+    for step in ("train_step", "test_step"):
+        setattr(model, step, _metrics_as_vectors(getattr(model, step)))
+
+
+def _metrics_as_vectors(step):
+    return lambda data: keras.tree.map_structure(lambda value: tf.reshape(value, [1]), step(data))
+
+
 def strategy_devices(strategy: tf.distribute.Strategy) -> list[str]:
     """The devices a strategy computes on (TensorFlow's default strategy: its default device)."""
     try:
@@ -70,6 +123,17 @@ class Runtime:
     """What a run executes with, once resolved (recorded in run.json)."""
     strategy: tf.distribute.Strategy
     config: RuntimeConfig
+
+    @property
+    def multi_worker(self) -> bool:
+        return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+    @property
+    def workers(self) -> int:
+        if not self.multi_worker:
+            return 1
+        cluster = self.strategy.cluster_resolver.cluster_spec().as_dict()
+        return len(cluster.get("chief", [])) + len(cluster.get("worker", []))
 
     @property
     def replicas(self) -> int:
@@ -90,6 +154,7 @@ class Runtime:
 
     def record(self, global_batch: int) -> dict:
         return {"strategy": type(self.strategy).__name__, "replicas": self.replicas,
+                "workers": self.workers,
                 "devices": strategy_devices(self.strategy),
                 "global_batch": global_batch, "per_replica_batch": self.per_replica_batch(global_batch),
                 "mixed_precision": self.config.mixed_precision, "jit_compile": self.config.jit_compile,

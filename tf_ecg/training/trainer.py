@@ -28,8 +28,8 @@ from tf_ecg.evaluation.metrics import evaluation_report, strict_json
 from tf_ecg.evaluation.plots import figure_to_png, report_figures
 from tf_ecg.building import build_model
 from tf_ecg.runtime import machine_info
-from tf_ecg.training.distribution import (Runtime, float32_outputs, make_strategy, runtime_context,
-                                          synchronise_batch_norm)
+from tf_ecg.training.distribution import (Runtime, fit_under_multi_worker, float32_outputs, make_strategy,
+                                          runtime_context, synchronise_batch_norm, worker_directory)
 from tf_ecg.training.callbacks import BatchNormStatistics, ValidationReport, dataset_targets, epoch_schedule, write_run_summaries
 from tf_ecg.training.losses import FocalLoss
 from tf_ecg.training.optimizers import AdaBound
@@ -285,7 +285,8 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
     before any work starts; a run that fails before its first epoch leaves nothing behind.
     """
     started = time.time()
-    run_dir = Path(run_dir)
+    requested = Path(run_dir)
+    run_dir = worker_directory(requested, recipe.runtime)  # the chief's is the run directory
     state = _check_run_dir(recipe, run_dir, restart)
     if state == "finished":
         raise RunError(run_dir, "this run has finished (test_metrics.json): evaluate or export it, "
@@ -293,7 +294,10 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
     strategy = make_strategy(recipe.runtime)  # before a data source starts TensorFlow
     splits = splits or load_source(recipe.data, data_root)
     with runtime_context(recipe.runtime, strategy) as runtime:
-        return _train(recipe, run_dir, state, splits, runtime, started, verbose, command)
+        result = _train(recipe, run_dir, state, splits, runtime, started, verbose, command)
+    if run_dir != requested:  # another worker's own directory: the chief holds the run
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return result
 
 
 def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: Runtime, started: float,
@@ -311,6 +315,8 @@ def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: R
     keras.utils.set_random_seed(training.seed)
     num_outputs = 1 if recipe.task == "binary" else len(splits.output_names)
     model = compile_model(recipe, num_outputs, splits.train[0].shape[1:], runtime.jit_compile)
+    if runtime.multi_worker:
+        fit_under_multi_worker(model)
     if training.output_bias == "train_median":
         start_at_median(model, splits.train[1])
     to_outputs = output_transform(recipe)
