@@ -38,7 +38,7 @@ def run(seed: int, epochs: int, rate: int) -> dict:
     splits = load_source(recipe.data)
     keras.utils.set_random_seed(seed)  # after the data, as tf_ecg.training.trainer.train does
     model = compile_model(recipe, 1, splits.train[0].shape[1:])
-    start_at_median(model, splits.train[1])
+    start_at_median(model, splits.target_median())
     datasets = make_datasets(splits, recipe.training)
     schedule = epoch_schedule(recipe.training.schedule, recipe.training.optimizer["learning_rate"])
     (x_val, y_val), (x_test, y_test) = splits.val, splits.test

@@ -160,7 +160,7 @@ def test_learning_rate_scaling_is_explicit_and_the_median_bias_survives_mixed_pr
     finally:
         keras.config.set_dtype_policy("float32")
     assert model.output.dtype == "float32" and model.layers[-1].name == "float32_0"
-    start_at_median(model, np.array([[1.0, 2, 3, 4, 5], [3, 4, 5, 6, 7]]))
+    start_at_median(model, np.median([[1.0, 2, 3, 4, 5], [3, 4, 5, 6, 7]], axis=0))
     np.testing.assert_allclose(model.get_layer("logits").bias.numpy(), [2, 3, 4, 5, 6])
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from tf_ecg.errors import ECGDataError, TfEcgInputError
+from tf_ecg.errors import ECGDataError, RecipeError, TfEcgInputError
 
 QUICKSTART_RECIPES = {"deepfake": "quickstart_deepfake_hr.toml", "mitdb": "quickstart_mitbih.toml"}
 
@@ -218,6 +218,28 @@ def cmd_heartbeats(args) -> int:
     return 0
 
 
+def cmd_shards(args) -> int:
+    from tf_ecg.config import parse_override
+    from tf_ecg.data.sources.shards import shardable_sources, write_source_shards
+
+    if args.source not in shardable_sources():
+        raise RecipeError(None, f"data shards {args.source!r}: unknown source; known: {shardable_sources()}")
+    options = {}
+    for item in args.set or []:
+        key, value = parse_override(item)
+        if not key.startswith("data."):
+            raise RecipeError(None, f"--set {item!r}: data shards takes source options, data.KEY=VALUE")
+        options[key[len("data."):]] = value
+    started = time.perf_counter()
+    out = write_source_shards(args.source, args.out, args.data_root, options, args.shard_mb)
+    manifest = json.loads((out / "manifest.json").read_text())
+    print(json.dumps({"out": str(out), "seconds": round(time.perf_counter() - started, 1),
+                      "examples": {s: c["examples"] for s, c in manifest["splits"].items()},
+                      "shards": {s: len(c["shards"]) for s, c in manifest["splits"].items()},
+                      **({"skipped": manifest["skipped"]} if "skipped" in manifest else {})}, indent=2))
+    return 0
+
+
 def cmd_leave_one_out(args) -> int:
     from tf_ecg.config import load_leave_one_out_recipe, parse_override
     from tf_ecg.data.paths import dataset_dir
@@ -372,6 +394,17 @@ def parser() -> argparse.ArgumentParser:
     heartbeats.add_argument("--out", help="output folder (default <data root>/heartbeats)")
     heartbeats.add_argument("--seed", type=int, default=0, help="seed of the stratified 80/20 split")
     heartbeats.add_argument("--records", nargs="+", help="only these records (default: all present)")
+
+    shards = data_verbs.add_parser("shards", help="convert a data set into TFRecord shards plus a manifest, "
+                                                  "for training on data larger than memory ([data] source = 'shards')")
+    shards.set_defaults(function=cmd_shards)
+    shards.add_argument("source", help="code15 (exams.csv + exams_part*.hdf5), or a recipe data source: "
+                                       "ptbxl_code_format, mitbih_beats, ... (tf-ecg data shards --help)")
+    data_root_option(shards)
+    shards.add_argument("--out", help="output folder, written once (default <data root>/shards/<source>)")
+    shards.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="a source option, as in a recipe's [data] (TOML value), e.g. --set data.val_fraction=0.02")
+    shards.add_argument("--shard-mb", type=float, default=150, help="about this many MB per shard file")
 
     loo = add("leave-one-out", cmd_leave_one_out, "MIT-BIH leave-one-patient-out with loo_conv1d, with and "
                                                   "without patient transfer (resumable per fold)")

@@ -9,7 +9,6 @@ thresholds, so that ``tf_ecg.predict`` prepares any recording as training did.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -20,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_ecg.building import build_model
-from tf_ecg.data.paths import check_output_dir
+from tf_ecg.data.paths import check_output_dir, sha256_of
 from tf_ecg.data.spec import InputSpec
 from tf_ecg.errors import ECGDataError, RunError, WeightFileError
 from tf_ecg.evaluation.metrics import strict_json
@@ -134,14 +133,6 @@ def export_preset_model(name: str, model: keras.Model, out_dir: str | Path, weig
         serving = serving_model(model, spec, preset.task, preset.outputs)
         metadata["serving"] = serving_contract(spec)
     return export_model(serving, out_dir, metadata)
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def generator_serving_model(generator: keras.Model) -> keras.Model:

@@ -1,19 +1,21 @@
 """Where the data sets live: an explicit root, else $TF_ECG_DATA_ROOT, else ~/tf_ecg_data.
 
 Layout under the root (PhysioNet's own layout inside each folder):
-``mitdb/``, ``ptbxl/``, ``code-test/``, ``applewatch-glucose/``; ``heartbeats/`` holds the
-Kaggle-format MIT-BIH CSVs (``tf-ecg data heartbeats`` or a user's Kaggle download).
+``mitdb/``, ``ptbxl/``, ``code-test/``, ``code15/`` (exams.csv, exams_part*.hdf5),
+``applewatch-glucose/``; ``heartbeats/`` holds the Kaggle-format MIT-BIH CSVs (``tf-ecg data
+heartbeats`` or a user's Kaggle download); ``shards/<source>/`` what ``tf-ecg data shards`` wrote.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 from tf_ecg.errors import ECGDataError, OutputPathError
 
 DATA_ROOT_ENV = "TF_ECG_DATA_ROOT"
-DATASET_DIRS = {"mitdb": "mitdb", "ptb-xl": "ptbxl", "code-test": "code-test",
+DATASET_DIRS = {"mitdb": "mitdb", "ptb-xl": "ptbxl", "code-test": "code-test", "code15": "code15",
                 "applewatch-glucose": "applewatch-glucose", "heartbeats": "heartbeats"}
 
 
@@ -61,3 +63,12 @@ def check_output_dir(path: str | os.PathLike, replaceable=lambda p: False, prote
         raise OutputPathError(path, f"{what} folder exists and holds files tf_ecg did not write there; "
                                     f"choose a new or empty folder")
     return path
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (weights and shards can be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from tf_ecg.config import Recipe, TrainingConfig, differences, load_recipe
-from tf_ecg.data.pipelines import array_dataset, pairs_from_halves
+from tf_ecg.data.pipelines import pairs_from_halves
 from tf_ecg.data.sources import Splits, load_source
 from tf_ecg.errors import ECGDataError, OutputPathError, RecipeError, RunError
 from tf_ecg.evaluation.metrics import evaluation_report, strict_json
@@ -150,12 +150,12 @@ def compile_model(recipe: Recipe, num_outputs: int, example_shape: tuple | None 
     return model
 
 
-def start_at_median(model: keras.Model, targets: np.ndarray) -> None:
+def start_at_median(model: keras.Model, median: np.ndarray) -> None:
     """Set the output bias to the training targets' median, so that an L1 regressor
     starts as the best constant predictor instead of at 0 (HR ~ 70 bpm, QT ~ 400 ms)."""
     output = next(layer for layer in reversed(model.layers) if layer.weights)  # past a float32 cast
     kernel, bias = output.get_weights()
-    output.set_weights([kernel, np.median(targets.reshape(len(targets), -1), axis=0).astype(bias.dtype)])
+    output.set_weights([kernel, np.asarray(median).astype(bias.dtype)])
 
 
 def evaluation_dataset(splits: Splits, training: TrainingConfig, split: str):
@@ -164,16 +164,16 @@ def evaluation_dataset(splits: Splits, training: TrainingConfig, split: str):
     With ``training.pairs = "halves"`` every batch becomes (reference, query) pairs
     labelled same (0) / different (1) class, drawn once with a fixed seed."""
     pairs = bool(training.pairs)
-    data = array_dataset(*getattr(splits, split), training.batch_size, shuffle=pairs,
-                         seed=training.seed + 1, drop_remainder=pairs, reshuffle=False)
+    data = splits.dataset(split, training.batch_size, shuffle=pairs, seed=training.seed + 1,
+                          drop_remainder=pairs, reshuffle=False)
     return pairs_from_halves(data) if pairs else data
 
 
 def make_datasets(splits: Splits, training: TrainingConfig) -> dict:
     """Shuffled training batches (reshuffled every epoch), deterministic val / test."""
     pairs = bool(training.pairs)
-    train_data = array_dataset(*splits.train, training.batch_size, shuffle=True, seed=training.seed,
-                               drop_remainder=pairs or training.drop_remainder)
+    train_data = splits.dataset("train", training.batch_size, shuffle=True, seed=training.seed,
+                                drop_remainder=pairs or training.drop_remainder)
     return {"train": pairs_from_halves(train_data) if pairs else train_data,
             "val": evaluation_dataset(splits, training, "val"), "test": evaluation_dataset(splits, training, "test")}
 
@@ -182,7 +182,7 @@ def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to
     training = recipe.training
     callbacks = [
         # first: the validation task metrics it adds to the logs are what the others see
-        ValidationReport(run_dir / "logs", splits.val[0][0], datasets["val"], recipe.task, splits.output_names,
+        ValidationReport(run_dir / "logs", splits.example_input("val"), datasets["val"], recipe.task, splits.output_names,
                          to_outputs, splits.input_spec, pairs=bool(training.pairs), every=training.image_every,
                          skip=("mae",) if training.loss in L1_LOSSES else ()),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),  # resume after an interruption
@@ -293,6 +293,12 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
                                 "or pass --restart to train it again")
     strategy = make_strategy(recipe.runtime)  # before a data source starts TensorFlow
     splits = splits or load_source(recipe.data, data_root)
+    if not isinstance(splits, Splits):  # streamed: what needs every training array at once is refused
+        for key, value in (("training.pairs", recipe.training.pairs),
+                           ("training.batch_norm_statistics", recipe.training.batch_norm_statistics == "recompute")):
+            if value:
+                raise RecipeError(recipe.path, f"{key} needs the training data in memory; the 'shards' source "
+                                               f"streams them (use the data set's own source)")
     with runtime_context(recipe.runtime, strategy) as runtime:
         result = _train(recipe, run_dir, state, splits, runtime, started, verbose, command)
     if run_dir != requested:  # another worker's own directory: the chief holds the run
@@ -307,6 +313,10 @@ def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: R
         training = dataclasses.replace(training, optimizer={
             **training.optimizer, "learning_rate": runtime.learning_rate(training.optimizer.get("learning_rate", 1e-3))})
         recipe = dataclasses.replace(recipe, training=training)
+    if runtime.multi_worker:
+        training = dataclasses.replace(training, drop_remainder=True)  # workers step in lockstep on full batches
+        recipe = dataclasses.replace(recipe, training=training)
+        _check_last_batches(recipe, splits, runtime.replicas)
     print(f"runtime: {type(runtime.strategy).__name__}, {runtime.replicas} replica(s), global batch "
           f"{training.batch_size} = {runtime.replicas} x {runtime.per_replica_batch(training.batch_size)}, "
           f"{recipe.runtime.mixed_precision}, learning rate {training.optimizer.get('learning_rate', 1e-3):g}")
@@ -314,11 +324,11 @@ def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: R
     # on what a source drew before (the DeepFake generator is built once per process).
     keras.utils.set_random_seed(training.seed)
     num_outputs = 1 if recipe.task == "binary" else len(splits.output_names)
-    model = compile_model(recipe, num_outputs, splits.train[0].shape[1:], runtime.jit_compile)
+    model = compile_model(recipe, num_outputs, splits.example_shape, runtime.jit_compile)
     if runtime.multi_worker:
         fit_under_multi_worker(model)
     if training.output_bias == "train_median":
-        start_at_median(model, splits.train[1])
+        start_at_median(model, splits.target_median())
     to_outputs = output_transform(recipe)
     datasets = make_datasets(splits, training)
     record = {"status": "running", "started": _now(), "recipe": str(recipe.path), "overrides": recipe.overrides,
@@ -363,6 +373,18 @@ def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: R
     _write_run_record(run_dir, {**record, "status": "finished", "finished": _now(), "seconds": round(seconds, 1),
                                 "epochs_run": _epochs_run(run_dir), "test_metrics": "test_metrics.json"})
     return TrainingResult(run_dir, model, splits, report, seconds)
+
+
+def _check_last_batches(recipe: Recipe, splits, replicas: int) -> None:
+    """A last val / test batch smaller than the number of replicas would leave a replica an
+    empty batch, which Keras 3 models cannot take: refuse it before training."""
+    batch = recipe.training.batch_size
+    for split in ("val", "test"):
+        last = splits.size(split) % batch
+        if 0 < last < replicas:
+            raise RecipeError(recipe.path, f"the {split} split's last batch holds {last} of {splits.size(split)} "
+                                           f"examples, fewer than the {replicas} replicas: choose a training.batch_size "
+                                           f"that leaves at least {replicas} (or none) in the last batch")
 
 
 def _epochs_run(run_dir: Path) -> int:

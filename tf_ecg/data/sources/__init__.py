@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from tf_ecg.data.pipelines import array_dataset
 from tf_ecg.data.spec import InputSpec
 from tf_ecg.errors import RecipeError
 
@@ -25,12 +26,37 @@ _SOURCES: dict[str, SourceFn] = {}
 
 @dataclass
 class Splits:
+    """Train / val / test held as arrays (in memory or memory-mapped). A source too large
+    for that returns :class:`tf_ecg.data.shards.ShardedSplits`, which answers the same
+    questions (``dataset``, ``example_shape``, ``example_input``, ``target_median``,
+    ``fingerprint``) from TFRecord shards."""
     train: tuple[np.ndarray, np.ndarray]
     val: tuple[np.ndarray, np.ndarray]
     test: tuple[np.ndarray, np.ndarray]
     input_spec: InputSpec
     output_names: list[str]         # class names, or target names for regression
     info: dict = field(default_factory=dict)
+
+    @property
+    def example_shape(self) -> tuple:
+        return tuple(self.train[0].shape[1:])
+
+    def size(self, split: str) -> int:
+        return len(getattr(self, split)[1])
+
+    def example_input(self, split: str = "val") -> np.ndarray:
+        return getattr(self, split)[0][0]
+
+    def target_median(self) -> np.ndarray:
+        """Per target, the median of the training targets."""
+        y = np.asarray(self.train[1])
+        return np.median(y.reshape(len(y), -1), axis=0)
+
+    def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
+                drop_remainder: bool = False, reshuffle: bool = True):
+        """Batches of (x, y) of one split as a tf.data pipeline."""
+        return array_dataset(*getattr(self, split), batch_size, shuffle=shuffle, seed=seed,
+                             drop_remainder=drop_remainder, reshuffle=reshuffle)
 
     def fingerprint(self, names=("train", "val", "test")) -> dict:
         """Split sizes and a hash of each split's labels and inputs: two runs with the same
@@ -81,4 +107,4 @@ def random_split(n: int, fractions=(0.7, 0.1, 0.2), seed: int = 0) -> list[np.nd
 
 
 # Registration: every data set's module adds its sources to the catalogue.
-from tf_ecg.data.sources import glucose, heartbeats, mitbih, ptbxl  # noqa: E402,F401
+from tf_ecg.data.sources import glucose, heartbeats, mitbih, ptbxl, shards  # noqa: E402,F401
