@@ -113,19 +113,29 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
-def test_two_workers_on_localhost_train_as_one_process_would(mitdb_dir, recipe_file, tmp_path):
+@pytest.mark.parametrize("streamed", [False, True], ids=["arrays", "shards"])
+def test_two_workers_on_localhost_train_as_one_process_would(mitdb_dir, recipe_file, tmp_path, streamed):
     """Two ``tf-ecg train --strategy multi-worker`` processes joined by TF_CONFIG train one
-    epoch together (2 x 32 of each global batch of 64): the chief's run directory is
-    complete, the other worker leaves nothing behind, and the weights are those of one
-    process training alone (to 1e-5: the same sums in another order)."""
-    common = ["train", recipe_file, "--data-root", mitdb_dir.parent, "--run-dir", tmp_path / "runs" / "together"]
+    epoch together (2 x 32 of each global batch of 64), from arrays and from shards: the
+    chief's run directory is complete, the other worker leaves nothing behind, and the
+    weights are those of one process training alone (to 1e-5: the same sums in another
+    order)."""
+    if streamed:
+        assert _tf_ecg("data", "shards", "mitbih_beats", "--data-root", mitdb_dir.parent, "--out", tmp_path / "shards",
+                       "--set", 'data.records=["101", "100"]', "--shard-mb", 0.3)[0] == 0
+        recipe_file = tmp_path / "streamed.toml"
+        recipe_file.write_text(RECIPE.replace('source = "mitbih_beats"\nrecords = ["101", "100"]',
+                                              f'source = "shards"\ndirectory = "{tmp_path / "shards"}"'))
+    common = ["train", recipe_file, "--data-root", mitdb_dir.parent]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
-    workers = [subprocess.Popen([sys.executable, "-m", "tf_ecg.cli", *map(str, common), "--strategy", "multi-worker"],
+    workers = [subprocess.Popen([sys.executable, "-m", "tf_ecg.cli", *map(str, common), "--strategy", "multi-worker",
+                                 "--run-dir", tmp_path / "runs" / "together"],
                                 env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
     errors = [worker.communicate(timeout=600)[1] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
-    assert _tf_ecg("train", recipe_file, "--data-root", mitdb_dir.parent, "--run-dir", tmp_path / "alone")[0] == 0
+    # multi-worker drops each epoch's last partial batch (workers step in lockstep): so does the single run
+    assert _tf_ecg(*common, "--run-dir", tmp_path / "alone", "--set", "training.drop_remainder=true")[0] == 0
 
     together = tmp_path / "runs" / "together"
     assert [p.name for p in (tmp_path / "runs").iterdir()] == ["together"]  # worker 1's directory is gone
@@ -133,10 +143,12 @@ def test_two_workers_on_localhost_train_as_one_process_would(mitdb_dir, recipe_f
         assert (together / name).exists(), name
     runtime = json.loads((together / "run.json").read_text())["runtime"]
     assert runtime["workers"] == 2 and runtime["replicas"] == 2 and runtime["per_replica_batch"] == 32
+    assert runtime["drop_remainder"] is True
     one, two = (keras.models.load_model(run / "final.keras") for run in (tmp_path / "alone", together))
     for a, b in zip(one.get_weights(), two.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-5)
     assert max(np.abs(w).max() for w in one.get_weights()) > 0.1
+    assert json.loads((together / "run.json").read_text())["data"]["source"] == ("shards" if streamed else "mitbih_beats")
 
 
 def test_multi_worker_needs_tf_config(mitdb_dir, recipe_file, tmp_path, monkeypatch, capsys):
@@ -169,3 +181,16 @@ def test_env_reports_devices_and_the_runtime(capsys):
     env = json.loads(capsys.readouterr().out)
     assert env["tensorflow"] == tf.__version__ and env["runtime"]["replicas"] >= 1
     assert env["cpu"]["usable_cores"] >= 1 and env["runtime"]["devices"]
+
+
+def test_a_last_batch_smaller_than_the_replicas_is_refused(recipe_file):
+    """A last val batch of 1 over 2 replicas would hand one replica nothing."""
+    from types import SimpleNamespace
+
+    from tf_ecg.training.trainer import _check_last_batches
+
+    recipe = load_recipe(recipe_file)  # global batch 64
+    sizes = {"val": 129, "test": 128}
+    with pytest.raises(RecipeError, match="the val split's last batch holds 1 of 129 examples, fewer than the 2 replicas"):
+        _check_last_batches(recipe, SimpleNamespace(size=sizes.get), replicas=2)
+    _check_last_batches(recipe, SimpleNamespace(size={"val": 130, "test": 128}.get), replicas=2)

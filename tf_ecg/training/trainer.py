@@ -334,7 +334,8 @@ def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: R
     record = {"status": "running", "started": _now(), "recipe": str(recipe.path), "overrides": recipe.overrides,
               "seed": training.seed, "command": command if command is not None else sys.argv,
               "machine": machine_info(), "runtime": {**runtime.record(training.batch_size),
-                                                     "learning_rate": training.optimizer.get("learning_rate")},
+                                                     "learning_rate": training.optimizer.get("learning_rate"),
+                                                     "drop_remainder": training.drop_remainder},
               "data": {"source": recipe.data["source"], "info": splits.info, "fingerprint": splits.fingerprint()},
               "model": {"name": recipe.model.name, "parameters": int(model.count_params())}}
     if state == "replace":  # only now that the data and the model are ready
