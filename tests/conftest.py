@@ -23,6 +23,15 @@ def _require(path: Path) -> Path:
     pytest.skip(message)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def measured_label_cache(tmp_path_factory) -> Path:
+    """Tables measured from records (PTB-XL intervals) are cached for this test session
+    only: every session measures afresh, and never touches ~/.cache."""
+    folder = tmp_path_factory.mktemp("tf_ecg_cache")
+    os.environ["TF_ECG_CACHE"] = str(folder)  # notebook kernels inherit it
+    return folder
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     return _require(SHARED_DATA)

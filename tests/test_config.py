@@ -31,7 +31,7 @@ early_stopping = { patience = 3 }
 
 
 def test_the_checkout_models_folder_is_the_packaged_recipes():
-    assert len(RECIPES) == 16
+    assert len(RECIPES) == 17
     assert (recipes_dir().parents[1] / "models" / "quickstart_deepfake_hr.toml").resolve() == \
         (recipes_dir() / "quickstart_deepfake_hr.toml").resolve()
 

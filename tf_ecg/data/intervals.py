@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+# what a cached interval table was measured with: raise the number when the measurement changes
+MEASUREMENT = f"tf_ecg intervals 1, neurokit2 {nk.__version__}"
 MIN_PEAKS = 4
 MAX_RR_VARIATION = 0.5  # coefficient of variation of RR intervals
 INTERVALS = ("HR", "PR", "QRS", "QT")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from tf_ecg.data import code, ptbxl
-from tf_ecg.data.intervals import INTERVALS, failure_counts, interval_table
+from tf_ecg.data.cache import cached_table
+from tf_ecg.data.intervals import INTERVALS, MEASUREMENT, failure_counts, interval_table
 from tf_ecg.data.paths import dataset_dir
 from tf_ecg.data.sources import Splits, register_source
 from tf_ecg.data.spec import InputSpec, normalise
@@ -103,9 +106,21 @@ def ptbxl_intervals(data_root=None, target: str = "HR", sampling_rate: int = 500
 @functools.lru_cache(maxsize=4)
 def ptbxl_interval_table(ptbxl_dir: str, leads: tuple[str, ...]) -> pd.DataFrame:
     """HR, PR, QRS, QT, ok and failure of every single-superclass PTB-XL record (500 Hz),
-    indexed by ecg_id; cached per process so the four regressors of one run measure once."""
+    indexed by ecg_id. Measured once and kept on disk (:mod:`tf_ecg.data.cache`), keyed by
+    the leads, the records (ids and file sizes) and the measurement's version."""
     ptbxl_dir = Path(ptbxl_dir)
     metadata = ptbxl.load_metadata(ptbxl_dir)
     ids = ptbxl.single_superclass_labels(metadata, ptbxl.load_scp_statements(ptbxl_dir)).index
-    signals = ptbxl.load_signals(ptbxl_dir, metadata, ids, 500, leads=list(leads))
-    return interval_table(signals, 500, rate_lead=list(leads).index("II"), index=ids, desc="PTB-XL delineation")
+    files = [ptbxl_dir / f"{metadata.loc[i, 'filename_hr']}.dat" for i in ids]
+    records = hashlib.sha256(json.dumps([[int(i), f.stat().st_size if f.is_file() else None]
+                                         for i, f in zip(ids, files)]).encode()).hexdigest()
+    key = {"table": "PTB-XL intervals", "leads": list(leads), "sampling_rate": 500, "records": records,
+           "measurement": MEASUREMENT}
+
+    def measure() -> pd.DataFrame:
+        signals = ptbxl.load_signals(ptbxl_dir, metadata, ids, 500, leads=list(leads))
+        return interval_table(signals, 500, rate_lead=list(leads).index("II"), index=ids, desc="PTB-XL delineation")
+
+    table = cached_table(ptbxl_dir, "intervals", key, measure)
+    table.index.name = "ecg_id"
+    return table

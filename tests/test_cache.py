@@ -1,0 +1,45 @@
+"""Measured labels kept on disk (tf_ecg.data.cache): measured once, read back identical,
+measured anew when what made them changes, and never written into a read-only data folder."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import tf_ecg.data.sources.ptbxl as ptbxl_sources
+from tf_ecg.data.cache import BESIDE_DATA, cache_dir, cached_table
+from tf_ecg.data.sources.ptbxl import E18_LEADS, ptbxl_interval_table
+
+
+def test_ptbxl_intervals_are_measured_once_across_processes(ptbxl_dir, measured_label_cache, monkeypatch):
+    ptbxl_interval_table.cache_clear()  # as a new process would start
+    first = ptbxl_interval_table(str(ptbxl_dir), E18_LEADS)
+    stored = sorted(measured_label_cache.rglob("intervals-*.csv"))
+    assert len(stored) == 1 and not (ptbxl_dir / BESIDE_DATA).exists()  # the shared data folder is read-only
+
+    def measuring_again(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(ptbxl_sources, "interval_table", measuring_again)
+    ptbxl_interval_table.cache_clear()
+    again = ptbxl_interval_table(str(ptbxl_dir), E18_LEADS)
+    pd.testing.assert_frame_equal(first, again)
+    assert first["ok"].dtype == bool and first["ok"].any() and (~first["ok"]).any() and (first["failure"] == "").any()
+    with pytest.raises(AssertionError, match="measured again"):  # other leads: another key
+        ptbxl_interval_table(str(ptbxl_dir), ("II", "V1"))
+    ptbxl_interval_table.cache_clear()
+
+
+def test_a_changed_key_measures_anew_beside_writable_data(tmp_path):
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return pd.DataFrame({"HR": [60.5, np.nan], "ok": [True, False], "failure": ["", "too few peaks"]},
+                            index=pd.Index([1, 2], name="ecg_id"))
+
+    key = {"table": "test", "records": "abc"}
+    first = cached_table(tmp_path, "intervals", key, measure)
+    pd.testing.assert_frame_equal(first, cached_table(tmp_path, "intervals", key, measure))
+    assert len(calls) == 1 and cache_dir(tmp_path) == tmp_path / BESIDE_DATA
+    cached_table(tmp_path, "intervals", {**key, "records": "abd"}, measure)
+    assert len(calls) == 2 and len(list((tmp_path / BESIDE_DATA).glob("intervals-*.csv"))) == 2
