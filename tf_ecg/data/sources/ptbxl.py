@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from tf_ecg.data import code, ptbxl
 from tf_ecg.data.cache import cached_table
@@ -46,8 +47,11 @@ def ptbxl_code_format(data_root=None, labels: str = "normal_vs_abnormal", train_
     split = ptbxl.fold_split(metadata, train_folds, val_folds, test_folds)
 
     def arrays(ids):
-        signals = ptbxl.load_signals(ptbxl_dir, metadata, ids, 500, leads=ptbxl.LEADS)
-        x = np.stack([code.to_code_format(s, 500, ptbxl_dir) for s in signals])
+        # record by record into one array: the 500 Hz signals of a split are never all held
+        x = np.empty((len(ids), code.LENGTH, len(ptbxl.LEADS)), np.float32)
+        for row, ecg_id in enumerate(tqdm(ids, desc="PTB-XL in the CODE format", unit="record")):
+            signal = ptbxl.load_signals(ptbxl_dir, metadata, [ecg_id], 500, leads=ptbxl.LEADS, progress=False)[0]
+            x[row] = code.to_code_format(signal, 500, ptbxl_dir)
         return x, targets.loc[ids].to_numpy()
 
     spec = InputSpec("code_exam", code.SAMPLING_RATE, code.LENGTH, list(ptbxl.LEADS), 12, normalisation="none")
