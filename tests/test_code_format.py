@@ -43,10 +43,14 @@ def test_tracings_file(tmp_path):
     with h5py.File(path, "w") as handle:
         handle["tracings"] = np.ones((3, 4096, 12), dtype="float32")
         handle["wrong"] = np.ones((3, 4000, 12), dtype="float32")
-    tracings = code.read_tracings(path)
+    handle, tracings = code.open_tracings(path, length=4096)
     assert tracings.shape == (3, 4096, 12)
-    tracings.file.close()
-    with pytest.raises(ECGDataError, match="expected \\(N, 4096, 12\\)"):
-        code.read_tracings(path, "wrong")
-    with pytest.raises(ECGDataError, match="no dataset 'signals'"):
-        code.read_tracings(path, "signals")
+    handle.close()
+    with pytest.raises(ECGDataError, match="has shape \\(3, 4000, 12\\); expected \\(exams, 4096, 12\\) with leads DI"):
+        code.open_tracings(path, "wrong", length=4096)
+    code.open_tracings(path, "wrong")[0].close()  # any length where none is required
+    with pytest.raises(ECGDataError, match="no dataset 'signals' \\(the file has \\['tracings', 'wrong'\\]\\)"):
+        code.open_tracings(path, "signals")
+    (tmp_path / "empty.hdf5").write_bytes(b"")
+    with pytest.raises(ECGDataError, match="empty.hdf5: empty file"):
+        code.open_tracings(tmp_path / "empty.hdf5")

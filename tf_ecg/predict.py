@@ -18,7 +18,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from tf_ecg.data.code import SAMPLING_RATE as CODE_RATE
+from tf_ecg.data.code import SAMPLING_RATE as CODE_RATE, open_tracings
 from tf_ecg.data.conventions import to_millivolts, unit_name
 from tf_ecg.data.paths import check_new_file
 from tf_ecg.data.recording import read_recording
@@ -118,28 +118,6 @@ def summarise(outputs: np.ndarray, metadata: dict) -> dict:
     return result
 
 
-def _open_tracings(path: Path, dataset: str, spec: InputSpec) -> tuple[h5py.File, h5py.Dataset]:
-    if not path.is_file():
-        raise ECGDataError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise ECGDataError(path, "empty file")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise ECGDataError(path, f"not a readable HDF5 file ({error})") from None
-    if dataset not in handle or not isinstance(handle[dataset], h5py.Dataset):
-        keys = list(handle.keys())
-        handle.close()
-        raise ECGDataError(path, f"no dataset {dataset!r} (the file has {keys}); choose one with --dataset")
-    tracings = handle[dataset]
-    if tracings.ndim != 3 or tracings.shape[2] != spec.num_leads or tracings.shape[0] == 0:
-        shape = tracings.shape
-        handle.close()
-        raise ECGDataError(path, f"dataset {dataset!r} has shape {shape}; expected (exams, samples, "
-                                 f"{spec.num_leads}) with leads {', '.join(spec.display_leads())}")
-    return handle, tracings
-
-
 def _exam_ids(handle: h5py.File, count: int) -> np.ndarray | None:
     if "exam_id" in handle and handle["exam_id"].shape[:1] == (count,):
         return np.asarray(handle["exam_id"][()]).reshape(count)
@@ -164,7 +142,7 @@ def predict_code_hdf5(saved_model_dir: str | Path, path: str | Path, out: str | 
         raise ECGDataError(saved_model_dir, f"this model takes {spec.kind} inputs, not whole 12-lead CODE exams")
     names = exported.metadata["output_names"]
     scale = to_millivolts(np.ones(1), unit_name(units, path), path)[0]
-    handle, tracings = _open_tracings(path, dataset, spec)
+    handle, tracings = open_tracings(path, dataset, spec.num_leads, hint="; choose one with --dataset")
     count = tracings.shape[0]
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent if out.parent.exists() else None))
     try:

@@ -36,20 +36,32 @@ def to_code_format(signal: np.ndarray, sampling_rate: float, path: str | Path = 
     return np.pad(signal, ((left, LENGTH - length - left), (0, 0)))
 
 
-def read_tracings(path: str | Path, dataset: str = "tracings") -> h5py.Dataset:
-    """The (N, 4096, 12) dataset of a CODE HDF5 file (kept open: it may not fit in memory)."""
+def open_tracings(path: str | Path, dataset: str = "tracings", num_leads: int = len(LEADS),
+                  length: int | None = None, hint: str = "") -> tuple[h5py.File, h5py.Dataset]:
+    """The open HDF5 file and its (exams, samples, leads) dataset, checked; read it by
+    slices (a CODE file may not fit in memory) and close the file. ``length``: the samples
+    required (None: any); ``hint``: appended to the error for a missing dataset."""
     path = Path(path)
     if not path.is_file():
         raise ECGDataError(path, "file not found")
-    handle = h5py.File(path, "r")
-    if dataset not in handle:
+    if path.stat().st_size == 0:
+        raise ECGDataError(path, "empty file")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise ECGDataError(path, f"not a readable HDF5 file ({error})") from None
+    if dataset not in handle or not isinstance(handle[dataset], h5py.Dataset):
+        keys = list(handle.keys())
         handle.close()
-        raise ECGDataError(path, f"no dataset {dataset!r} (has {list(handle.keys()) if handle else []})")
+        raise ECGDataError(path, f"no dataset {dataset!r} (the file has {keys}){hint}")
     tracings = handle[dataset]
-    if tracings.ndim != 3 or tracings.shape[1:] != (LENGTH, len(LEADS)):
+    shape = tracings.shape
+    if len(shape) != 3 or shape[2] != num_leads or shape[0] == 0 or length is not None and shape[1] != length:
         handle.close()
-        raise ECGDataError(path, f"dataset {dataset!r} has shape {tracings.shape}, expected (N, 4096, 12)")
-    return tracings
+        leads = f" with leads {', '.join(LEADS)}" if num_leads == len(LEADS) else ""
+        raise ECGDataError(path, f"dataset {dataset!r} has shape {shape}; expected (exams, "
+                                 f"{length or 'samples'}, {num_leads}){leads}")
+    return handle, tracings
 
 
 def read_labels(path: str | Path, classes=CLASSES) -> np.ndarray:

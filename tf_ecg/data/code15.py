@@ -15,6 +15,7 @@ docs/deviations.md for why this differs from the original's last-2 %-of-the-file
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import Iterator
@@ -23,7 +24,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from tf_ecg.data.code import CLASSES, LEADS, LENGTH, SAMPLING_RATE
+from tf_ecg.data.code import CLASSES, LEADS, LENGTH, SAMPLING_RATE, open_tracings
 from tf_ecg.data.spec import InputSpec
 from tf_ecg.errors import ECGDataError
 
@@ -103,30 +104,16 @@ def code15_examples(directory: str | Path, val_fraction: float = 0.02, test_frac
                     yield splits.iloc[rows[i]], block[i], labels[rows[i]], int(ids[i])
 
 
-class _open_part:
-    """``with _open_part(path) as (tracings, exam_ids)``: the part's datasets, checked."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self):
-        try:
-            self.handle = h5py.File(self.path, "r")
-        except OSError as error:
-            raise ECGDataError(self.path, f"not a readable HDF5 file ({error})") from None
-        missing = [name for name in ("tracings", "exam_id") if name not in self.handle]
-        if missing:
-            self.handle.close()
-            raise ECGDataError(self.path, f"no dataset(s) {missing} (the file has {list(self.handle.keys())})")
-        tracings, exam_ids = self.handle["tracings"], self.handle["exam_id"][:]
-        if tracings.ndim != 3 or tracings.shape[1:] != (LENGTH, len(LEADS)) or len(exam_ids) != len(tracings):
-            self.handle.close()
-            raise ECGDataError(self.path, f"tracings {tracings.shape} and exam_id {exam_ids.shape}: expected "
-                                          f"(N, {LENGTH}, {len(LEADS)}) and (N,)")
-        return tracings, exam_ids
-
-    def __exit__(self, *exc):
-        self.handle.close()
+@contextlib.contextmanager
+def _open_part(path: Path):
+    """``with _open_part(path) as (tracings, exam_ids)``: a part's datasets, checked."""
+    handle, tracings = open_tracings(path, "tracings", length=LENGTH)
+    try:
+        if "exam_id" not in handle or handle["exam_id"].shape != (len(tracings),):
+            raise ECGDataError(path, f"no exam_id dataset of shape ({len(tracings)},) beside the tracings")
+        yield tracings, handle["exam_id"][:]
+    finally:
+        handle.close()
 
 
 def write_code15_layout(directory: str | Path, exams: int, parts: int = 2, seed: int = 0) -> Path:
