@@ -21,6 +21,8 @@ from tf_ecg.cli import main
 from tf_ecg.config import load_recipe
 from tf_ecg.errors import RecipeError
 
+from test_shards import streamed_recipe
+
 RECIPE = """
 name = "tiny-mitbih"
 [data]
@@ -124,8 +126,7 @@ def test_two_workers_on_localhost_train_as_one_process_would(mitdb_dir, recipe_f
         assert _tf_ecg("data", "shards", "mitbih_beats", "--data-root", mitdb_dir.parent, "--out", tmp_path / "shards",
                        "--set", 'data.records=["101", "100"]', "--shard-mb", 0.3)[0] == 0
         recipe_file = tmp_path / "streamed.toml"
-        recipe_file.write_text(RECIPE.replace('source = "mitbih_beats"\nrecords = ["101", "100"]',
-                                              f'source = "shards"\ndirectory = "{tmp_path / "shards"}"'))
+        recipe_file.write_text(streamed_recipe(tmp_path / "shards"))
     common = ["train", recipe_file, "--data-root", mitdb_dir.parent]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     workers = [subprocess.Popen([sys.executable, "-m", "tf_ecg.cli", *map(str, common), "--strategy", "multi-worker",

@@ -16,6 +16,8 @@ from tf_ecg.data.sources import load_source
 from tf_ecg.data.sources.shards import write_source_shards
 from tf_ecg.errors import ECGDataError, OutputPathError
 
+from test_train_export_predict import RECIPE as TINY_MITBIH_RECIPE
+
 
 @pytest.fixture(scope="module")
 def code15(tmp_path_factory):
@@ -155,29 +157,19 @@ def test_any_source_converts_and_streams_in_its_order(mitdb_dir, beat_shards):
         np.bincount(splits.train[1], minlength=len(splits.output_names)).tolist()
 
 
-RECIPE = """
-name = "tiny-mitbih-shards"
-[data]
-source = "shards"
-directory = "{directory}"
-shuffle_buffer = 256
-[model]
-name = "loo_conv1d"
-options = {{ num_classes = 5 }}
-[training]
-task = "multiclass"
-outputs = "logits"
-loss = {{ name = "SparseCategoricalCrossentropy", from_logits = true }}
-optimizer = {{ name = "adam", learning_rate = 0.001 }}
-batch_size = 64
-epochs = 1
-seed = 0
-"""
+MITBIH_ARRAYS = 'source = "mitbih_beats"\nrecords = ["101", "100"]   # 101 is in DS1 (train/val), 100 in DS2 (test)'
+
+
+def streamed_recipe(shards) -> str:
+    """The tiny MIT-BIH recipe of the training tests, reading ``shards`` instead."""
+    recipe = TINY_MITBIH_RECIPE.format(epochs=1)
+    assert MITBIH_ARRAYS in recipe
+    return recipe.replace(MITBIH_ARRAYS, f'source = "shards"\ndirectory = "{shards}"\nshuffle_buffer = 256')
 
 
 def test_training_streams_shards_and_records_them(beat_shards, tmp_path):
     recipe = tmp_path / "tiny.toml"
-    recipe.write_text(RECIPE.format(directory=beat_shards))
+    recipe.write_text(streamed_recipe(beat_shards))
     assert main(["train", str(recipe), "--run-dir", str(tmp_path / "run")]) == 0
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     manifest = json.loads((beat_shards / "manifest.json").read_text())
