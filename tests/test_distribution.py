@@ -14,6 +14,7 @@ import sys
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -115,6 +116,37 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+# a worker whose run is cut after its second epoch, as both workers of a job would be
+INTERRUPTED = """
+import sys
+import keras
+import tf_ecg.training.trainer as trainer
+from tf_ecg.cli import main
+
+class PowerCut(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise SystemExit(3)
+
+callbacks = trainer._callbacks
+trainer._callbacks = lambda *args: callbacks(*args) + [PowerCut()]
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _two_workers(arguments: list, interrupted: bool = False) -> tuple[list[int], str]:
+    """``tf-ecg ARGUMENTS --strategy multi-worker`` as workers 0 and 1 of a cluster on
+    127.0.0.1: their exit statuses and the end of their standard errors."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
+    program = ["-c", INTERRUPTED] if interrupted else ["-m", "tf_ecg.cli"]
+    workers = [subprocess.Popen([sys.executable, *program, *map(str, arguments), "--strategy", "multi-worker"],
+                                env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                                            "task": {"type": "worker", "index": i}})},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    errors = [worker.communicate(timeout=600)[1] for worker in workers]
+    return [worker.returncode for worker in workers], errors[0][-2000:] + errors[1][-2000:]
+
+
 @pytest.mark.parametrize("streamed", [False, True], ids=["arrays", "shards"])
 def test_two_workers_on_localhost_train_as_one_process_would(mitdb_dir, recipe_file, tmp_path, streamed):
     """Two ``tf-ecg train --strategy multi-worker`` processes joined by TF_CONFIG train one
@@ -128,13 +160,8 @@ def test_two_workers_on_localhost_train_as_one_process_would(mitdb_dir, recipe_f
         recipe_file = tmp_path / "streamed.toml"
         recipe_file.write_text(streamed_recipe(tmp_path / "shards"))
     common = ["train", recipe_file, "--data-root", mitdb_dir.parent]
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
-    workers = [subprocess.Popen([sys.executable, "-m", "tf_ecg.cli", *map(str, common), "--strategy", "multi-worker",
-                                 "--run-dir", tmp_path / "runs" / "together"],
-                                env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    errors = [worker.communicate(timeout=600)[1] for worker in workers]
-    assert [worker.returncode for worker in workers] == [0, 0], errors[0][-2000:] + errors[1][-2000:]
+    codes, errors = _two_workers([*common, "--run-dir", tmp_path / "runs" / "together"])
+    assert codes == [0, 0], errors
     # multi-worker drops each epoch's last partial batch (workers step in lockstep): so does the single run
     assert _tf_ecg(*common, "--run-dir", tmp_path / "alone", "--set", "training.drop_remainder=true")[0] == 0
 
@@ -150,6 +177,21 @@ def test_two_workers_on_localhost_train_as_one_process_would(mitdb_dir, recipe_f
         np.testing.assert_allclose(a, b, atol=1e-5)
     assert max(np.abs(w).max() for w in one.get_weights()) > 0.1
     assert json.loads((together / "run.json").read_text())["data"]["source"] == ("shards" if streamed else "mitbih_beats")
+
+
+def test_a_cut_multi_worker_job_resumes_on_every_worker(mitdb_dir, recipe_file, tmp_path):
+    """Both workers are cut after epoch 1 of 3; the same command again resumes each from its
+    own BackupAndRestore state (a worker starting over would wait on the other and hang)."""
+    run = tmp_path / "runs" / "job"
+    arguments = ["train", recipe_file, "--data-root", mitdb_dir.parent, "--run-dir", run, "--epochs", 3]
+    codes, errors = _two_workers(arguments, interrupted=True)
+    assert codes == [3, 3], errors
+    assert (run / "backup").is_dir() and (tmp_path / "runs" / ".job.worker-1" / "backup").is_dir()
+    codes, errors = _two_workers(arguments)
+    assert codes == [0, 0], errors
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [0, 1, 2]  # 0-1 before the cut, 2 after
+    assert json.loads((run / "run.json").read_text())["resumed"] is True and (run / "test_metrics.json").is_file()
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["job"]
 
 
 def test_multi_worker_needs_tf_config(mitdb_dir, recipe_file, tmp_path, monkeypatch, capsys):
