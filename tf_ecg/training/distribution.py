@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import tensorflow as tf
@@ -78,7 +79,7 @@ def cluster_task(runtime: RuntimeConfig) -> tuple[str, int] | None:
         raise RunError(None, "TF_CONFIG is not the JSON of a cluster and a task") from None
 
 
-def worker_directory(run_dir, runtime: RuntimeConfig):
+def worker_directory(run_dir: Path, runtime: RuntimeConfig) -> Path:
     """Where this process writes: the run directory for the chief (or a single process);
     for another worker of a multi-worker run, a directory of its own beside the run
     directory (its checkpoints, BackupAndRestore state and logs, removed when the run
@@ -94,7 +95,8 @@ def worker_directory(run_dir, runtime: RuntimeConfig):
 
 def fit_under_multi_worker(model: keras.Model) -> None:
     """Let ``model.fit`` / ``predict`` run under MultiWorkerMirroredStrategy. Keras 3.15's
-    TensorFlow trainer fails there twice (keras/src/backend/tensorflow/trainer.py): its
+    TensorFlow trainer fails there twice (keras/src/backend/tensorflow/trainer.py;
+    keras-team/keras#20585, open): its
     eager build before the first step reduces a data batch across workers (PerReplica to
     Tensor error), and each step's metrics are reduced with a mean over axis 0, which a
     scalar does not have. So: build the optimizer now, leave the model's build to the first
