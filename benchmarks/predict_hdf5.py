@@ -5,7 +5,7 @@ Usage: python benchmarks/predict_hdf5.py [--sizes 128 1024] [--work DIR]
 
 Each size is written as a Ribeiro-format file (``tracings`` (N, 4096, 12) float32 in mV,
 chunked per exam, plus ``exam_id``), scored by ``tf-ecg predict`` in a fresh process
-(``ru_maxrss`` of that process is its peak resident memory), and compared with
+(``VmHWM`` of that process is its peak resident memory), and compared with
 ``model.predict`` on the first exams. The model is the ``ribeiro_code`` preset with
 random weights (the published ``model.hdf5`` is not reachable here); memory and
 equality do not depend on the weights.
@@ -14,22 +14,17 @@ equality do not depend on the weights.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_io import write_result  # noqa: E402
+from results_io import MEASURED_CLI, measured, write_result  # noqa: E402
 
 CHECKED = 64  # exams compared with model.predict on the in-memory array
-# the command line in a fresh process, which then prints its own peak resident memory
-MEASURED_CLI = ("import resource, sys; from tf_ecg.cli import main; code = main(sys.argv[1:]); "
-                "print('PEAK_RSS_KIB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
 
 
 def write_tracings(path: Path, count: int, seed: int = 0) -> None:
@@ -67,16 +62,13 @@ def main() -> None:
         out.unlink(missing_ok=True)
         command = [sys.executable, "-c", MEASURED_CLI, "predict", str(saved), str(source), "--out", str(out),
                    "--batch-size", str(args.batch_size)]
-        started = time.perf_counter()
-        printed = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-        seconds = time.perf_counter() - started
-        peak_kib = int(printed.rsplit("PEAK_RSS_KIB", 1)[1])
+        peak_mib, seconds, _ = measured(command)
         with h5py.File(source, "r") as handle:
             first = handle["tracings"][:CHECKED]
         scores = np.load(out)
         difference = float(np.abs(scores[:CHECKED] - model.predict(first, verbose=0)).max())
         runs.append({"exams": count, "file_mib": round(source.stat().st_size / 2**20, 1),
-                     "peak_rss_mib": round(peak_kib / 1024, 1),
+                     "peak_rss_mib": peak_mib,
                      "seconds": round(seconds, 1), "exams_per_second": round(count / seconds, 1),
                      "scores_shape": list(scores.shape),
                      f"max_abs_difference_to_model_predict_first_{CHECKED}": difference})
@@ -85,7 +77,7 @@ def main() -> None:
     write_result("predict_hdf5", {
         "model": "ribeiro_code preset (random weights), SavedModel", "batch_size": args.batch_size,
         "how": "tf-ecg predict SAVED tracings.hdf5 --out scores.npy in a fresh process per size; peak = "
-               "that process's own ru_maxrss",
+               "that process's own VmHWM",
         "runs": runs})
 
 

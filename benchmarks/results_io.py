@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -26,3 +28,23 @@ def write_result(name: str, results: dict) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"written {path}")
     return path
+
+
+PEAK = "PEAK_RESIDENT_KIB"
+# Printed by a measured process as it ends. VmHWM, the peak resident memory of the process's
+# own address space: ru_maxrss would start from the RSS of the parent that forked it
+# (Linux keeps it across exec), so a benchmark holding a model would floor every child.
+PRINT_PEAK = (f"print('{PEAK}', next(int(line.split()[1]) for line in open('/proc/self/status') "
+              "if line.startswith('VmHWM:')))")
+MEASURED_CLI = f"import sys; from tf_ecg.cli import main; code = main(sys.argv[1:]); {PRINT_PEAK}; sys.exit(code)"
+
+
+def measured(command: list[str]) -> tuple[float, float, str]:
+    """(peak resident MiB, seconds, standard output) of ``command``, a fresh process that
+    prints ``PRINT_PEAK`` last (``[python, "-c", MEASURED_CLI, *tf_ecg_arguments]`` does)."""
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    peak = next(int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith(PEAK))
+    return round(peak / 1024, 1), round(time.perf_counter() - started, 1), done.stdout

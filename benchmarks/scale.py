@@ -5,8 +5,8 @@ Usage: python benchmarks/scale.py [--sizes 2000 8000] [--work DIR] [--steps 5]
 
 For each size the script writes a synthetic data set in the CODE-15% layout
 (``tf_ecg.data.code15.write_code15_layout``: exams.csv plus one exams_part0.hdf5, rows
-shuffled, padding and empty rows), then measures the peak resident memory (ru_maxrss of
-the process) of
+shuffled, padding and empty rows), then measures the peak resident memory (VmHWM of the
+process) of
 
 - ``tf-ecg data shards code15``;
 - training: one full pass over the training shards through the trainer's tf.data
@@ -22,35 +22,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_io import write_result  # noqa: E402
+from results_io import MEASURED_CLI, PRINT_PEAK, measured, write_result  # noqa: E402
 
-PEAK = "PEAK_RSS_KIB"
-MEASURED_CLI = ("import resource, sys; from tf_ecg.cli import main; code = main(sys.argv[1:]); "
-                f"print('{PEAK}', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)")
 BATCH = 64
-
-
-def measured(command: list[str]) -> tuple[float, float, str]:
-    """(peak RSS MiB, seconds, stdout) of a fresh process that prints its own peak."""
-    started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
-    peak = next(int(line.split()[1]) for line in done.stdout.splitlines() if line.startswith(PEAK))
-    return round(peak / 1024, 1), round(time.perf_counter() - started, 1), done.stdout
 
 
 def train_child(shards: str, steps: int) -> None:
     """The training measurement, run as ``scale.py --child-train SHARDS STEPS``."""
-    import resource
-
     import keras
 
     from tf_ecg import build_model
@@ -73,7 +57,7 @@ def train_child(shards: str, steps: int) -> None:
     step = steps * BATCH / (time.perf_counter() - started)
     print(json.dumps({"pipeline_samples_per_second": round(pipeline, 1), "epoch_examples": seen,
                       "train_step_samples_per_second": round(step, 2)}))
-    print(PEAK, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    exec(PRINT_PEAK)
 
 
 def main() -> None:
