@@ -65,7 +65,7 @@ def test_code15_exams_are_joined_by_id_and_labels_by_name(code15, code15_shards)
     assert manifest["skipped"] == {"padding": 3, "not_in_exams_csv": 1,
                                    "no_signal": sum(1 for i, t in tracings.items() if i in exams.index and not np.abs(t).max())}
     # every shard example is its exam's tracing (within half an int16 step <= 0.5 uV) with its labels
-    ids = _shard_ids(code15_shards)
+    ids = {split: [int(i) for i in values] for split, values in _shard_ids(code15_shards).items()}
     for split, examples in seen.items():
         for exam_id, (signal, label) in zip(ids[split], examples):
             np.testing.assert_allclose(signal, tracings[exam_id], atol=5e-4 + 1e-6)
@@ -85,7 +85,7 @@ def _shard_ids(directory):
     ids = {}
     for split, content in manifest["splits"].items():
         records = tf.data.TFRecordDataset([str(directory / s["file"]) for s in content["shards"]])
-        ids[split] = [int(tf.train.Example.FromString(r.numpy()).features.feature["id"].bytes_list.value[0])
+        ids[split] = [tf.train.Example.FromString(r.numpy()).features.feature["id"].bytes_list.value[0].decode()
                       for r in records]
     return ids
 
@@ -153,6 +153,8 @@ def test_any_source_converts_and_streams_in_its_order(mitdb_dir, beat_shards):
         np.testing.assert_allclose(x, getattr(splits, split)[0], atol=1e-4)  # 0-1 scaled: steps of 1/32767
     manifest = json.loads((beat_shards / "manifest.json").read_text())
     assert len(manifest["splits"]["train"]["shards"]) > 1
+    ids = _shard_ids(beat_shards)
+    assert ids["test"] == splits.example_ids("test").tolist() and ids["test"][0].startswith("100:")  # record:R peak
     assert list(manifest["splits"]["train"]["class_counts"].values()) == \
         np.bincount(splits.train[1], minlength=len(splits.output_names)).tolist()
 

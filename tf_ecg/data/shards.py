@@ -167,13 +167,12 @@ def _label_layout(writers: dict) -> dict:
 
 
 def examples_from_splits(splits) -> Iterable[tuple[str, np.ndarray, object, str]]:
-    """The examples of an in-memory :class:`~tf_ecg.data.sources.Splits`, ids from its info
-    where a source records them (else the split and row)."""
+    """The examples of an in-memory :class:`~tf_ecg.data.sources.Splits`, with the record,
+    exam or beat each came from."""
     for split in SPLITS:
         x, y = getattr(splits, split)
-        ids = splits.info.get("ids", {}).get(split)
-        for row in range(len(y)):
-            yield split, x[row], y[row], ids[row] if ids is not None else f"{split}/{row}"
+        for row, example_id in enumerate(splits.example_ids(split)):
+            yield split, x[row], y[row], example_id
 
 
 # ---------------------------------------------------------------- reading

@@ -36,6 +36,7 @@ class Splits:
     input_spec: InputSpec
     output_names: list[str]         # class names, or target names for regression
     info: dict = field(default_factory=dict)
+    ids: dict[str, np.ndarray] | None = None  # per split, what each example came from (record, exam, beat)
 
     @property
     def example_shape(self) -> tuple:
@@ -43,6 +44,12 @@ class Splits:
 
     def size(self, split: str) -> int:
         return len(getattr(self, split)[1])
+
+    def example_ids(self, split: str) -> np.ndarray:
+        """Where each example of a split came from; "<split>/<row>" where the source does not say."""
+        if self.ids is not None and split in self.ids:
+            return np.asarray(self.ids[split]).astype(str)
+        return np.array([f"{split}/{row}" for row in range(self.size(split))])
 
     def example_input(self, split: str = "val") -> np.ndarray:
         return getattr(self, split)[0][0]

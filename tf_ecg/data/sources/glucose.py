@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from tf_ecg.data import glucose
@@ -30,4 +32,15 @@ def glucose_beats(data_root=None, split: str = "date_2024_01_11") -> Splits:
     info = {name: {"beats": len(part.labels), "glucose": int(part.labels.sum())} for name, part in parts.items()}
     spec = InputSpec("glucose_beat", 512, glucose.BEAT_LENGTH, ["I"], 1, normalisation="none", units="uV")
     return Splits(arrays(parts["train"]), arrays(parts["val"]), arrays(parts["test"]), spec,
-                  list(glucose.CLASS_NAMES), info)
+                  list(glucose.CLASS_NAMES), info, {name: beat_ids(part) for name, part in parts.items()})
+
+
+def beat_ids(part: glucose.GlucoseBeats) -> np.ndarray:
+    """"<recording file>#<beat>" of each beat, beats counted within their recording."""
+    files = part.recordings["path"].map(lambda path: "/".join(Path(path).parts[-3:]))  # date/condition/file
+    names = files.to_numpy(dtype=str)[part.recording]
+    order = np.zeros(len(names), dtype=int)
+    for recording in np.unique(part.recording):
+        members = np.flatnonzero(part.recording == recording)
+        order[members] = np.arange(len(members))
+    return np.char.add(np.char.add(names, "#"), order.astype(str))

@@ -33,6 +33,9 @@ def kaggle_heartbeats(data_root=None, csv_dir: str | None = None, val_fraction: 
                                           stratify=train.labels, random_state=seed)
     spec = InputSpec("kaggle_beat", heartbeats.SAMPLING_RATE, heartbeats.BEAT_LENGTH, None, 1, normalisation="none")
     x, y = train.beats[..., None], train.labels
+    rows = {"train": np.array([f"{train_file.name}:{row}" for row in range(len(train.labels))]),
+            "test": np.array([f"{test_file.name}:{row}" for row in range(len(test.labels))])}
     return Splits((x[fit_part], y[fit_part]), (x[val_part], y[val_part]), (test.beats[..., None], test.labels), spec,
                   list(mitbih.AAMI_CLASSES), {"origin": origin, "train": len(fit_part), "val": len(val_part),
-                                              "test": len(test.labels)})
+                                              "test": len(test.labels)},
+                  {"train": rows["train"][fit_part], "val": rows["train"][val_part], "test": rows["test"]})

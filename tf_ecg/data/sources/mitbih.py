@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from tf_ecg.data import mitbih
 from tf_ecg.data.paths import dataset_dir
 from tf_ecg.data.sources import Splits, random_split, register_source
@@ -30,12 +32,14 @@ def mitbih_beats(data_root=None, before: int = 80, after: int = 80, split: str =
         if not selected:
             raise ECGDataError(mitdb_dir, f"no MIT-BIH record of the {part} split is present or selected")
         beats = mitbih.beat_set(mitdb_dir, selected, before, after)
-        return normalise(beats.waves, "minmax_per_lead"), mitbih.aami_labels(beats.symbols)
+        ids = np.char.add(np.char.add(beats.records.astype(str), ":"), beats.samples.astype(str))  # record:R peak
+        return normalise(beats.waves, "minmax_per_lead"), mitbih.aami_labels(beats.symbols), ids
 
-    x_train, y_train = load(mitbih.DS1, "training (DS1)")
-    x_test, y_test = load(mitbih.DS2, "test (DS2)")
+    x_train, y_train, train_ids = load(mitbih.DS1, "training (DS1)")
+    x_test, y_test, test_ids = load(mitbih.DS2, "test (DS2)")
     train_part, val_part = random_split(len(x_train), (1 - val_fraction, val_fraction), seed)
     spec = InputSpec("beat", mitbih.SAMPLING_RATE, before + after, None, 2, before=before, after=after,
                      lead_labels=list(mitbih.CHANNEL_LABELS))
     return Splits((x_train[train_part], y_train[train_part]), (x_train[val_part], y_train[val_part]),
-                  (x_test, y_test), spec, list(mitbih.AAMI_CLASSES))
+                  (x_test, y_test), spec, list(mitbih.AAMI_CLASSES),
+                  ids={"train": train_ids[train_part], "val": train_ids[val_part], "test": test_ids})

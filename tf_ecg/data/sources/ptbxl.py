@@ -56,7 +56,7 @@ def ptbxl_code_format(data_root=None, labels: str = "normal_vs_abnormal", train_
 
     spec = InputSpec("code_exam", code.SAMPLING_RATE, code.LENGTH, list(ptbxl.LEADS), 12, normalisation="none")
     return Splits(arrays(split["train"]), arrays(split["val"]), arrays(split["test"]), spec, names,
-                  {name: len(ids) for name, ids in split.items()})
+                  {name: len(ids) for name, ids in split.items()}, ecg_ids(split))
 
 
 @register_source("ptbxl_superclass")
@@ -77,7 +77,7 @@ def ptbxl_superclass(data_root=None, sampling_rate: int = 500, leads: list = E18
 
     spec = InputSpec("segment", sampling_rate, 10 * sampling_rate, list(leads), len(leads))
     return Splits(arrays(split["train"]), arrays(split["val"]), arrays(split["test"]), spec, list(classes),
-                  {name: len(ids) for name, ids in split.items()})
+                  {name: len(ids) for name, ids in split.items()}, ecg_ids(split))
 
 
 @register_source("ptbxl_intervals")
@@ -104,7 +104,13 @@ def ptbxl_intervals(data_root=None, target: str = "HR", sampling_rate: int = 500
     info = {name: len(ids) for name, ids in split.items()}
     info["dropped_by_quality"] = int((~table["ok"]).sum())
     info["quality_failures"] = failure_counts(table["failure"])
-    return Splits(arrays(split["train"]), arrays(split["val"]), arrays(split["test"]), spec, [target], info)
+    return Splits(arrays(split["train"]), arrays(split["val"]), arrays(split["test"]), spec, [target], info,
+                  ecg_ids(split))
+
+
+def ecg_ids(split: dict) -> dict:
+    """Example ids of a fold split: "ecg_id <n>" of each record."""
+    return {name: np.array([f"ecg_id {i}" for i in ids]) for name, ids in split.items()}
 
 
 @functools.lru_cache(maxsize=4)
