@@ -182,3 +182,12 @@ def test_training_streams_shards_and_records_them(beat_shards, tmp_path):
     assert main(["evaluate", str(tmp_path / "run"), "--which", "final"]) == 0
     again = json.loads((tmp_path / "run" / "evaluate_final_test.json").read_text())
     assert again["data_matches_run"] and again["n"] == report["n"] and again["accuracy"] == report["accuracy"]
+
+
+def test_a_missing_code15_folder_says_where_to_get_it(tmp_path):
+    from tf_ecg.data.paths import DATASET_DIRS, HOW_TO_OBTAIN
+
+    with pytest.raises(ECGDataError, match=r"code15: data set 'code15' not found; put exams.csv and "
+                                           r"exams_part\*.hdf5 of Zenodo 10.5281/zenodo.4916206 there"):
+        write_source_shards("code15", tmp_path / "out", data_root=tmp_path)
+    assert not (tmp_path / "out").exists() and set(HOW_TO_OBTAIN) == set(DATASET_DIRS)

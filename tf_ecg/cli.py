@@ -398,8 +398,8 @@ def parser() -> argparse.ArgumentParser:
     shards = data_verbs.add_parser("shards", help="convert a data set into TFRecord shards plus a manifest, "
                                                   "for training on data larger than memory ([data] source = 'shards')")
     shards.set_defaults(function=cmd_shards)
-    shards.add_argument("source", help="code15 (exams.csv + exams_part*.hdf5), or a recipe data source: "
-                                       "ptbxl_code_format, mitbih_beats, ... (tf-ecg data shards --help)")
+    shards.add_argument("source", help="code15 (exams.csv + exams_part*.hdf5), or a recipe data source such "
+                                       "as ptbxl_code_format or mitbih_beats (an unknown name lists them all)")
     data_root_option(shards)
     shards.add_argument("--out", help="output folder, written once (default <data root>/shards/<source>)")
     shards.add_argument("--set", action="append", metavar="KEY=VALUE",

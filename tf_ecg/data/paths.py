@@ -19,6 +19,16 @@ DATASET_DIRS = {"mitdb": "mitdb", "ptb-xl": "ptbxl", "code-test": "code-test", "
                 "applewatch-glucose": "applewatch-glucose", "heartbeats": "heartbeats"}
 
 
+HOW_TO_OBTAIN = {
+    "mitdb": "download it with 'tf-ecg data download mitdb'",
+    "ptb-xl": "download it with 'tf-ecg data download ptb-xl'",
+    "code-test": "get it from github antonior92/automatic-ecg-diagnosis (tracings: Zenodo 10.5281/zenodo.3625006)",
+    "code15": "put exams.csv and exams_part*.hdf5 of Zenodo 10.5281/zenodo.4916206 there",
+    "applewatch-glucose": "get it from github Jiazxu/ecg_glucose_comparator (dataset/data_raw)",
+    "heartbeats": "build it with 'tf-ecg data heartbeats' or put the Kaggle CSVs there",
+}
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
     if root is not None:
         return Path(root).expanduser()
@@ -31,8 +41,8 @@ def dataset_dir(name: str, root: str | os.PathLike | None = None, must_exist: bo
     """Folder of data set ``name`` (a key of DATASET_DIRS) under the data root."""
     path = data_root(root) / DATASET_DIRS[name]
     if must_exist and not path.is_dir():
-        raise ECGDataError(path, f"data set {name!r} not found; download it with "
-                                 f"'tf-ecg data download {name}' or set --data-root/${DATA_ROOT_ENV}")
+        raise ECGDataError(path, f"data set {name!r} not found; {HOW_TO_OBTAIN[name]}, "
+                                 f"or set --data-root/${DATA_ROOT_ENV}")
     return path
 
 
