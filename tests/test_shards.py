@@ -191,3 +191,12 @@ def test_a_missing_code15_folder_says_where_to_get_it(tmp_path):
                                            r"exams_part\*.hdf5 of Zenodo 10.5281/zenodo.4916206 there"):
         write_source_shards("code15", tmp_path / "out", data_root=tmp_path)
     assert not (tmp_path / "out").exists() and set(HOW_TO_OBTAIN) == set(DATASET_DIRS)
+
+
+def test_what_needs_all_training_arrays_is_refused_on_shards(beat_shards, tmp_path, capsys):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(streamed_recipe(beat_shards))
+    assert main(["train", str(recipe), "--run-dir", str(tmp_path / "run"),
+                 "--set", 'training.batch_norm_statistics="recompute"']) == 2
+    assert "training.batch_norm_statistics needs the training data in memory" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
