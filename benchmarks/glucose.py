@@ -1,8 +1,9 @@
 """System 5: the original checkpoints and models trained from scratch, on the test dates
 and on the January 2024 recordings; training throughput of both models.
 
-Usage: python benchmarks/glucose.py --data-root ../shared/data [--seeds 0 1 2] [--epochs N]
-Writes benchmarks/results/glucose.json after every step (partial results survive).
+Usage: python benchmarks/glucose.py --data-root ../shared/data [--seeds 0 1 2] [--epochs N] [--result NAME]
+Writes benchmarks/results/NAME.json (default glucose.json) after every step (partial results
+survive): the recipes' full length goes to its own file beside the shorter runs.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--originals", default=str(REPO.parent / "shared" / "originals"))
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, help="override the recipes' epochs (quick runs)")
+    parser.add_argument("--result", default="glucose", help="name of the results file")
     args = parser.parse_args()
 
     root = Path(args.data_root)
@@ -73,7 +75,7 @@ def main() -> None:
     supervised = tf_ecg.load_original_weights(tf_ecg.build_model("effnetv2_ecg_l_xxxs"), weights / SUPERVISED)
     comparator = tf_ecg.load_original_weights(tf_ecg.build_model("effnetv2_comparator_v5"), weights / COMPARATOR)
     results["original_checkpoints"] = evaluate_both(supervised, comparator, sets, train_beats)
-    write_result("glucose", results)
+    write_result(args.result, results)
 
     overrides = {"training.epochs": args.epochs} if args.epochs else {}
     runs = []
@@ -88,7 +90,7 @@ def main() -> None:
             runs.append({"seed": seed, "seconds": round(time.time() - started), **run})
             results["from_scratch"] = {"epochs": args.epochs or "recipe", "runs": runs,
                                        "over_seeds": over_seeds(runs, sets)}
-            write_result("glucose", results)
+            write_result(args.result, results)
 
 
 def over_seeds(runs: list[dict], sets) -> dict:
