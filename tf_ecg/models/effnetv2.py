@@ -15,6 +15,7 @@ import keras
 from keras import layers
 
 from tf_ecg.models.initializers import torch_batch_norm
+from tf_ecg.models.layers import conv1d
 from tf_ecg.registry import register
 
 BEAT_INPUT = (384, 1)
@@ -44,8 +45,8 @@ def conv_bn(x, filters: int, kernel: int, stride: int, name: str, activation: bo
     """Conv (no bias) -> BN (-> SiLU); stride 2 pads one sample on each side like PyTorch."""
     if stride > 1:
         x = layers.ZeroPadding1D(kernel // 2, name=f"{name}_pad")(x)
-    x = layers.Conv1D(filters, kernel, strides=stride, padding="valid" if stride > 1 else "same",
-                      use_bias=False, kernel_initializer=_conv_init(kernel, filters), name=f"{name}_conv")(x)
+    x = conv1d(filters, kernel, strides=stride, padding="valid" if stride > 1 else "same",
+               use_bias=False, kernel_initializer=_conv_init(kernel, filters), name=f"{name}_conv")(x)
     x = torch_batch_norm(name=f"{name}_bn")(x)
     return layers.Activation("silu", name=f"{name}_silu")(x) if activation else x
 

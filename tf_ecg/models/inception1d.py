@@ -15,6 +15,7 @@ from keras import layers
 
 from tf_ecg.errors import RecipeError, WeightFileError
 from tf_ecg.models.initializers import torch_batch_norm, torch_default_bias, torch_default_kernel
+from tf_ecg.models.layers import BatchNorm, conv1d
 from tf_ecg.registry import register
 
 SUPERCLASSES = ("MI", "STTC", "HYP", "NORM", "CD")  # the original's class order
@@ -28,8 +29,8 @@ def _kernel_sizes(kernel_size: int) -> list[int]:
 
 
 def _conv(filters: int, kernel: int, name: str, trainable: bool = True) -> layers.Conv1D:
-    return layers.Conv1D(filters, kernel, padding="same", use_bias=False, name=name, trainable=trainable,
-                         kernel_initializer=torch_default_kernel())
+    return conv1d(filters, kernel, padding="same", use_bias=False, name=name, trainable=trainable,
+                  kernel_initializer=torch_default_kernel())
 
 
 def _dense(units: int, fan_in: int, name: str) -> layers.Dense:
@@ -38,7 +39,7 @@ def _dense(units: int, fan_in: int, name: str) -> layers.Dense:
 
 
 @keras.saving.register_keras_serializable(package="tf_ecg")
-class AffineFrozenBatchNormalization(layers.BatchNormalization):
+class AffineFrozenBatchNormalization(BatchNorm):
     """BatchNorm whose γ and β do not train while it still normalises with batch statistics
     and updates its moving averages in training: what PyTorch does for a BN whose parameters
     have ``requires_grad=False`` (a Keras ``trainable=False`` BN switches to inference mode)."""
@@ -62,8 +63,9 @@ def inception_block(x, index: int, kernel_sizes, nb_filters: int, bottleneck_siz
     pooled = layers.MaxPooling1D(3, strides=1, padding="same", name=f"{prefix}_maxpool")(x)
     branches.append(_conv(nb_filters, 1, f"{prefix}_pool_conv", trainable)(pooled))
     x = layers.Concatenate(axis=-1, name=f"{prefix}_concat")(branches)
-    norm = AffineFrozenBatchNormalization if frozen else layers.BatchNormalization
-    x = norm(momentum=0.9, epsilon=1e-5, name=f"{prefix}_bn")(x)
+    name = f"{prefix}_bn"
+    x = (AffineFrozenBatchNormalization(momentum=0.9, epsilon=1e-5, unbiased_moving_variance=True, name=name)
+         if frozen else torch_batch_norm(name=name))(x)
     return layers.ReLU(name=f"{prefix}_relu")(x)
 
 

@@ -11,6 +11,8 @@ import math
 
 import keras
 
+from tf_ecg.models.layers import BatchNorm
+
 
 def torch_default_kernel() -> keras.initializers.Initializer:
     return keras.initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_in", distribution="uniform")
@@ -21,8 +23,9 @@ def torch_default_bias(fan_in: int) -> keras.initializers.Initializer:
     return keras.initializers.RandomUniform(-bound, bound)
 
 
-def torch_batch_norm(**kwargs) -> keras.layers.BatchNormalization:
-    """BatchNorm with PyTorch's defaults (momentum 0.1 there = 0.9 here, eps 1e-5)."""
+def torch_batch_norm(**kwargs) -> BatchNorm:
+    """BatchNorm as PyTorch's: momentum 0.1 there = 0.9 here, eps 1e-5, and the unbiased
+    batch variance in the running variance."""
     kwargs.setdefault("momentum", 0.9)
     kwargs.setdefault("epsilon", 1e-5)
-    return keras.layers.BatchNormalization(**kwargs)
+    return BatchNorm(unbiased_moving_variance=True, **kwargs)

@@ -18,6 +18,7 @@ import keras
 from keras import layers, ops
 
 from tf_ecg.models.initializers import torch_batch_norm, torch_default_bias, torch_default_kernel
+from tf_ecg.models.layers import conv1d
 from tf_ecg.registry import register
 
 CARDINALITY = 32
@@ -52,7 +53,7 @@ class GroupedConv1D(layers.Conv1D):
 
 def _conv(filters: int, kernel: int, fan_in: int, name: str, strides: int = 1, groups: int = 1,
           padding: str = "valid") -> layers.Conv1D:
-    conv = GroupedConv1D if groups > 1 else layers.Conv1D
+    conv = GroupedConv1D if groups > 1 else conv1d
     return conv(filters, kernel, strides=strides, padding=padding, groups=groups, name=name,
                 kernel_initializer=torch_default_kernel(), bias_initializer=torch_default_bias(fan_in * kernel // groups))
 

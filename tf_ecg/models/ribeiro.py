@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from tf_ecg.models.layers import BatchNorm, conv1d
 from tf_ecg.registry import register
 
 INPUT_SHAPE = (4096, 12)
@@ -28,8 +29,8 @@ def _suffix(name: str, index: int) -> str:
 
 
 def _conv(filters: int, kernel: int, index: int, strides: int = 1) -> layers.Conv1D:
-    return layers.Conv1D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                         kernel_initializer="he_normal", name=_suffix("conv1d", index))
+    return conv1d(filters, kernel, strides=strides, padding="same", use_bias=False,
+                  kernel_initializer="he_normal", name=_suffix("conv1d", index))
 
 
 def residual_unit(x, y, unit: int, samples_out: int, filters_out: int, kernel: int, dropout: float):
@@ -44,12 +45,12 @@ def residual_unit(x, y, unit: int, samples_out: int, filters_out: int, kernel: i
     if y.shape[-1] != filters_out:
         y = _conv(filters_out, 1, conv)(y)
     x = _conv(filters_out, kernel, conv + 1)(x)
-    x = layers.BatchNormalization(name=_suffix("batch_normalization", norm))(x)
+    x = BatchNorm(name=_suffix("batch_normalization", norm))(x)
     x = layers.Activation("relu", name=_suffix("activation", norm))(x)
     x = layers.Dropout(dropout, name=_suffix("dropout", 2 * unit))(x)
     x = _conv(filters_out, kernel, conv + 2, strides=downsample)(x)
     x = y = layers.Add(name=_suffix("add", unit))([x, y])
-    x = layers.BatchNormalization(name=_suffix("batch_normalization", norm + 1))(x)
+    x = BatchNorm(name=_suffix("batch_normalization", norm + 1))(x)
     x = layers.Activation("relu", name=_suffix("activation", norm + 1))(x)
     x = layers.Dropout(dropout, name=_suffix("dropout", 2 * unit + 1))(x)
     return x, y
@@ -57,7 +58,7 @@ def residual_unit(x, y, unit: int, samples_out: int, filters_out: int, kernel: i
 
 def resnet_backbone(signal, kernel: int, dropout: float):
     x = _conv(64, kernel, 0)(signal)
-    x = layers.BatchNormalization(name="batch_normalization")(x)
+    x = BatchNorm(name="batch_normalization")(x)
     x = y = layers.Activation("relu", name="activation")(x)
     for unit, (samples, filters) in enumerate(UNITS):
         x, y = residual_unit(x, y, unit, samples, filters, kernel, dropout)

@@ -1,0 +1,109 @@
+"""Layers shared by the ports: the same weights and outputs as their Keras counterparts,
+computed the way that is fastest on a CPU.
+
+Measured on 2-core AMD EPYC machines (``benchmarks/throughput.py``, ``docs/speed.md``):
+
+- ``BatchNorm``: Keras 3 normalises with about fifteen element-wise operations per layer
+  in training (moments, scale, shift, moving averages) and twice as many in the gradient;
+  TensorFlow's fused kernel (``FusedBatchNormV3``) does each direction in one.
+- ``PointwiseConv1D``: a kernel-size-1 convolution is a matrix product over channels.
+  TensorFlow's convolution kernels compute its gradient 2-6x slower than a matrix product
+  does, most of all with the Eigen kernels that TensorFlow uses on CPUs without AVX-512
+  VNNI (oneDNN is off there by default).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="tf_ecg")
+class BatchNorm(layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` computed by TensorFlow's fused kernel.
+
+    The same variables, batch statistics, outputs and moving-average updates:
+    ``moving = momentum * moving + (1 - momentum) * batch``. ``unbiased_moving_variance``
+    chooses which batch variance enters the moving variance: Keras (and tf.keras) use the
+    biased one (divided by n), PyTorch the unbiased one (divided by n - 1); normalisation
+    always uses the biased one. Masks, renorm, synchronised statistics, another channel
+    axis or another backend take the Keras path unchanged (whose moving variance is the
+    biased one).
+    """
+
+    def __init__(self, unbiased_moving_variance: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.unbiased_moving_variance = unbiased_moving_variance
+
+    def _fused_applies(self, inputs, mask) -> bool:
+        return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
+                and not self.synchronized and self.axis in (-1, len(inputs.shape) - 1)
+                and 2 <= len(inputs.shape) <= 4)
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fused_applies(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        shape = ops.shape(inputs)
+        x = ops.cast(inputs, "float32")
+        rank = len(inputs.shape)
+        if rank < 4:  # the kernel takes NHWC: (batch, length, 1, channels) or (batch, 1, 1, channels)
+            x = ops.reshape(x, (shape[0], shape[1] if rank == 3 else 1, 1, inputs.shape[-1]))
+        gamma = ops.cast(self.gamma, "float32") if self.scale else ops.ones((inputs.shape[-1],), "float32")
+        beta = ops.cast(self.beta, "float32") if self.center else ops.zeros((inputs.shape[-1],), "float32")
+        if training and self.trainable:
+            empty = tf.constant([], tf.float32)
+            result = tf.raw_ops.FusedBatchNormV3(x=x, scale=gamma, offset=beta, mean=empty, variance=empty,
+                                                 epsilon=self.epsilon, exponential_avg_factor=1.0,
+                                                 data_format="NHWC", is_training=True)
+            count = tf.cast(tf.size(x) // inputs.shape[-1], tf.float32)
+            variance = result.batch_variance  # the kernel returns the unbiased variance
+            if not self.unbiased_moving_variance:
+                variance = variance * (count - 1.0) / count
+            momentum = ops.cast(self.momentum, "float32")
+            self.moving_mean.assign(ops.cast(self.moving_mean * momentum + result.batch_mean * (1.0 - momentum),
+                                             self.moving_mean.dtype))
+            self.moving_variance.assign(ops.cast(self.moving_variance * momentum + variance * (1.0 - momentum),
+                                                 self.moving_variance.dtype))
+        else:
+            result = tf.raw_ops.FusedBatchNormV3(x=x, scale=gamma, offset=beta,
+                                                 mean=ops.cast(self.moving_mean, "float32"),
+                                                 variance=ops.cast(self.moving_variance, "float32"),
+                                                 epsilon=self.epsilon, exponential_avg_factor=1.0,
+                                                 data_format="NHWC", is_training=False)
+        outputs = result.y if rank == 4 else ops.reshape(result.y, shape)
+        return ops.cast(outputs, self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "unbiased_moving_variance": self.unbiased_moving_variance}
+
+
+@keras.saving.register_keras_serializable(package="tf_ecg")
+class PointwiseConv1D(layers.Conv1D):
+    """``Conv1D`` with kernel size 1 (any stride) as one matrix product over channels.
+
+    Same kernel ``(1, in, out)``, bias, outputs and config as ``layers.Conv1D``; a stride
+    keeps every ``stride``-th sample first, which is what the convolution samples for any
+    padding (a size-1 kernel pads nothing, or one sample at the end)."""
+
+    def build(self, input_shape):
+        if self.kernel_size != (1,) or self.groups != 1 or self.dilation_rate != (1,):
+            raise ValueError(f"{self.name}: PointwiseConv1D takes kernel size 1, groups 1, dilation 1")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        if self.strides[0] > 1:
+            inputs = inputs[:, ::self.strides[0]]
+        shape = ops.shape(inputs)
+        outputs = ops.matmul(ops.reshape(inputs, (-1, inputs.shape[-1])), self.kernel[0])
+        if self.use_bias:
+            outputs = ops.add(outputs, self.bias)
+        outputs = ops.reshape(outputs, (shape[0], shape[1], self.filters))
+        return self.activation(outputs) if self.activation is not None else outputs
+
+
+def conv1d(filters: int, kernel_size: int, **kwargs) -> layers.Conv1D:
+    """``layers.Conv1D``, or ``PointwiseConv1D`` where the kernel size is 1 (no groups)."""
+    pointwise = kernel_size == 1 and kwargs.get("groups", 1) == 1 and kwargs.get("dilation_rate", 1) in (1, (1,))
+    return (PointwiseConv1D if pointwise else layers.Conv1D)(filters, kernel_size, **kwargs)
