@@ -10,6 +10,10 @@ Measured on 2-core AMD EPYC machines (``benchmarks/throughput.py``, ``docs/speed
   TensorFlow's convolution kernels compute its gradient 2-6x slower than a matrix product
   does, most of all with the Eigen kernels that TensorFlow uses on CPUs without AVX-512
   VNNI (oneDNN is off there by default).
+- ``GroupedConv1D``: TensorFlow's grouped convolution has no fast CPU kernel (7-20x slower
+  than this); here it is one batched matrix product with the groups as the batch.
+- ``MeanPooling1D``: average pooling with stride = pool size as a mean over a reshape,
+  whose gradient is a broadcast instead of TensorFlow's ``AvgPoolGrad``.
 """
 
 from __future__ import annotations
@@ -93,10 +97,16 @@ class PointwiseConv1D(layers.Conv1D):
         super().build(input_shape)
 
     def call(self, inputs):
-        if self.strides[0] > 1:
-            inputs = inputs[:, ::self.strides[0]]
+        stride = self.strides[0]
+        if stride > 1:  # every stride-th sample, as a reshape and a slice (a strided slice's gradient is slow)
+            batch, length, channels = ops.shape(inputs)[0], inputs.shape[1], inputs.shape[-1]
+            kept = -(-length // stride)
+            inputs = ops.pad(inputs, [[0, 0], [0, kept * stride - length], [0, 0]])
+            inputs = ops.reshape(inputs, (batch, kept, stride, channels))
+            inputs = ops.reshape(ops.slice(inputs, (0, 0, 0, 0), (batch, kept, 1, channels)), (batch, kept, channels))
         shape = ops.shape(inputs)
-        outputs = ops.matmul(ops.reshape(inputs, (-1, inputs.shape[-1])), self.kernel[0])
+        kernel = ops.reshape(self.kernel, self.kernel.shape[1:])  # a reshape's gradient is free, a slice's is not
+        outputs = ops.matmul(ops.reshape(inputs, (-1, inputs.shape[-1])), kernel)
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)
         outputs = ops.reshape(outputs, (shape[0], shape[1], self.filters))
@@ -107,3 +117,58 @@ def conv1d(filters: int, kernel_size: int, **kwargs) -> layers.Conv1D:
     """``layers.Conv1D``, or ``PointwiseConv1D`` where the kernel size is 1 (no groups)."""
     pointwise = kernel_size == 1 and kwargs.get("groups", 1) == 1 and kwargs.get("dilation_rate", 1) in (1, (1,))
     return (PointwiseConv1D if pointwise else layers.Conv1D)(filters, kernel_size, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="tf_ecg")
+class GroupedConv1D(layers.Conv1D):
+    """``Conv1D`` (stride 1) with ``groups > 1``, as one batched matrix product.
+
+    Same kernel ``(taps, in / groups, out)``, bias and outputs as
+    ``layers.Conv1D(groups=...)``: the ``taps`` shifted copies of each group's inputs are
+    laid side by side ``(group, batch x length, taps x in / groups)`` and multiplied by each
+    group's kernel ``(group, taps x in / groups, out / groups)``; the shifts are plain
+    slices (their gradient is a pad)."""
+
+    def build(self, input_shape):
+        if self.strides != (1,) or self.dilation_rate != (1,) or self.padding not in ("same", "valid"):
+            raise ValueError(f"{self.name}: GroupedConv1D takes stride 1, dilation 1, 'same' or 'valid' padding")
+        super().build(input_shape)
+
+    def call(self, inputs):
+        taps, groups = self.kernel_size[0], self.groups
+        channels_in, channels_out = inputs.shape[-1] // groups, self.filters // groups
+        if self.padding == "same":
+            left = (taps - 1) // 2
+            inputs = ops.pad(inputs, [[0, 0], [left, taps - 1 - left], [0, 0]])
+        batch, padded = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        length = padded - taps + 1
+        grouped = ops.reshape(inputs, (batch, padded, groups, channels_in))
+        shifted = ops.concatenate([ops.slice(grouped, (0, tap, 0, 0), (batch, length, groups, channels_in))
+                                   for tap in range(taps)], axis=-1)  # (batch, length, group, tap x in)
+        shifted = ops.reshape(ops.transpose(shifted, (2, 0, 1, 3)), (groups, -1, taps * channels_in))
+        kernel = ops.reshape(self.kernel, (taps, channels_in, groups, channels_out))
+        kernel = ops.reshape(ops.transpose(kernel, (2, 0, 1, 3)), (groups, taps * channels_in, channels_out))
+        outputs = ops.reshape(ops.matmul(shifted, kernel), (groups, batch, length, channels_out))
+        outputs = ops.reshape(ops.transpose(outputs, (1, 2, 0, 3)), (batch, length, self.filters))
+        if self.use_bias:
+            outputs = ops.add(outputs, self.bias)
+        return self.activation(outputs) if self.activation is not None else outputs
+
+
+@keras.saving.register_keras_serializable(package="tf_ecg")
+class MeanPooling1D(layers.AveragePooling1D):
+    """``AveragePooling1D(pool_size)`` with stride = pool size and 'valid' padding (a
+    trailing remainder shorter than the pool is dropped, as there), as a mean over
+    ``(length / pool, pool)``."""
+
+    def __init__(self, pool_size, **kwargs):
+        super().__init__(pool_size, **kwargs)
+        if self.strides != self.pool_size or self.padding != "valid" or self.data_format != "channels_last":
+            raise ValueError(f"{self.name}: MeanPooling1D takes stride = pool size, 'valid', channels last")
+
+    def call(self, inputs):
+        pool = self.pool_size[0]
+        windows = inputs.shape[1] // pool if inputs.shape[1] is not None else ops.shape(inputs)[1] // pool
+        batch = ops.shape(inputs)[0]
+        kept = ops.slice(inputs, (0, 0, 0), (batch, windows * pool, inputs.shape[-1]))
+        return ops.mean(ops.reshape(kept, (batch, windows, pool, inputs.shape[-1])), axis=2)

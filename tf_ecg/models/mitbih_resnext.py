@@ -15,40 +15,16 @@ the moving statistics exactly as four PyTorch calls do.
 from __future__ import annotations
 
 import keras
-from keras import layers, ops
+from keras import layers
 
 from tf_ecg.models.initializers import torch_batch_norm, torch_default_bias, torch_default_kernel
-from tf_ecg.models.layers import conv1d
+from tf_ecg.models.layers import GroupedConv1D, MeanPooling1D, conv1d
 from tf_ecg.registry import register
 
 CARDINALITY = 32
 BRANCH_CALLS = 4  # sub-stages per stage that each concatenate the raw-input branch
 STAGE_WIDTHS = ((64, 256), (128, 512), (256, 1024))  # (mid, out) of stages 1-3
 STAGE4 = (512, 2048)
-
-
-@keras.saving.register_keras_serializable(package="tf_ecg")
-class GroupedConv1D(layers.Conv1D):
-    """Conv1D (stride 1) with ``groups > 1`` computed as one batched matrix product over
-    the kernel taps. Same weights, same outputs as ``layers.Conv1D(groups=...)``, whose
-    CPU kernel for grouped convolutions is about 20x slower in TensorFlow 2.21."""
-
-    def call(self, inputs):
-        if self.strides[0] != 1 or self.dilation_rate[0] != 1:
-            raise ValueError("GroupedConv1D supports stride 1 and dilation 1 only")
-        taps, groups = self.kernel_size[0], self.groups
-        channels_in, length = inputs.shape[-1] // groups, inputs.shape[1]
-        if self.padding == "same":
-            left = (taps - 1) // 2
-            inputs = ops.pad(inputs, [[0, 0], [left, taps - 1 - left], [0, 0]])
-        else:
-            length = length - taps + 1
-        shifted = ops.stack([inputs[:, i:i + length] for i in range(taps)], axis=2)
-        shifted = ops.reshape(shifted, (-1, length, taps, groups, channels_in))
-        kernel = ops.reshape(self.kernel, (taps, channels_in, groups, self.filters // groups))
-        outputs = ops.einsum("bltgc,tgco->blgo", shifted, ops.transpose(kernel, (0, 2, 1, 3)))
-        outputs = ops.reshape(outputs, (-1, length, self.filters))
-        return outputs + self.bias if self.use_bias else outputs
 
 
 def _conv(filters: int, kernel: int, fan_in: int, name: str, strides: int = 1, groups: int = 1,
@@ -101,15 +77,18 @@ def raw_input_branch(inputs, stage: int, out: int):
     x = torch_batch_norm(name=f"{name}_bn1", momentum=momentum)(x)
     if stage == 3:
         x = layers.ZeroPadding1D(2, name=f"{name}_pad2")(x)
+    # The original's 1x1 conv -> average pool, computed as pool -> 1x1 conv: both are linear
+    # per position (the bias averages to itself), so the outputs are the same, and the conv
+    # and its gradient run at the pooled length (a 3-12x shorter sequence).
+    x = MeanPooling1D(3 * 2 ** (stage - 1), name=f"{name}_pool")(x)
     x = _conv(out, 1, 64, f"{name}_conv2")(x)
-    x = layers.AveragePooling1D(3 * 2 ** (stage - 1), name=f"{name}_pool")(x)
     return torch_batch_norm(name=f"{name}_bn2", momentum=momentum)(x)
 
 
 def concat_path(x, name: str):
     """layerK_path: AvgPool(2) -> BN -> LeakyReLU -> 1x1 conv (no BN after it)."""
     channels = x.shape[-1]
-    x = layers.AveragePooling1D(2, name=f"{name}_pool")(x)
+    x = MeanPooling1D(2, name=f"{name}_pool")(x)
     x = _leaky(f"{name}_act")(torch_batch_norm(name=f"{name}_bn")(x))
     return _conv(channels, 1, channels, f"{name}_conv")(x)
 
@@ -130,7 +109,7 @@ def build_mitbih_resnext(num_classes: int = 5, input_length: int = 187, dropout:
             x = layers.Concatenate(axis=1, name=f"stage{stage}_{sub}_concat")([x, branch])
         x = concat_path(x, f"layer{stage}_path")
     x = floor_layer(x, *STAGE4, start=False, name="stage4")
-    x = layers.AveragePooling1D(x.shape[1], name="avgpool")(x)
+    x = MeanPooling1D(x.shape[1], name="avgpool")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(32, kernel_initializer="glorot_uniform", bias_initializer=torch_default_bias(x.shape[-1]),
                      name="fc1")(x)
