@@ -12,6 +12,7 @@ import keras
 from keras import layers
 
 from tf_ecg.models.initializers import torch_default_bias, torch_default_kernel
+from tf_ecg.models.layers import UpsampledConv1D
 from tf_ecg.registry import register
 
 SAMPLES = 5000
@@ -50,9 +51,9 @@ def build_pulse2pulse_generator(name: str = "pulse2pulse_generator") -> keras.Mo
             # Decoder tensor first, then the skip, as the original concatenates.
             x = layers.Concatenate(axis=-1, name=f"{block}_concat")([x, skips[skip]])
             channels += skips[skip].shape[-1]
-        x = layers.UpSampling1D(factor, name=f"{block}_upsample")(x)  # nearest neighbour
-        x = layers.ZeroPadding1D(PAD, name=f"{block}_pad")(x)  # zeros, not reflection
-        x = _conv(block, filters, channels)(x)
+        # nearest-neighbour upsampling, zero (not reflection) padding of 12, the k=25 conv
+        x = UpsampledConv1D(filters, KERNEL, upsampling=factor, name=block, kernel_initializer=torch_default_kernel(),
+                            bias_initializer=torch_default_bias(channels * KERNEL))(x)
         activation = "tanh" if block == "deconv_7" else "relu"
         x = layers.Activation(activation, name=f"{block}_act")(x)
         channels = filters
