@@ -120,20 +120,3 @@ def test_adabound_and_focal_loss_train_and_round_trip(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert isinstance(loaded.optimizer, AdaBound) and loaded.loss.gamma == 2.0
-
-
-def test_grouped_conv_matches_keras_grouped_conv_and_round_trips(tmp_path):
-    from tf_ecg.models.mitbih_resnext import GroupedConv1D
-
-    x = np.random.default_rng(5).normal(size=(2, 15, 64)).astype("float32")
-    for padding in ("same", "valid"):
-        reference = keras.layers.Conv1D(64, 3, padding=padding, groups=32)
-        reference.build(x.shape)
-        fast = GroupedConv1D(64, 3, padding=padding, groups=32)
-        fast.build(x.shape)
-        fast.set_weights(reference.get_weights())
-        np.testing.assert_allclose(fast(x), reference(x), atol=1e-5)
-    inputs = keras.Input((15, 64))
-    model = keras.Model(inputs, GroupedConv1D(64, 3, padding="same", groups=32)(inputs))
-    model.save(tmp_path / "grouped.keras")
-    np.testing.assert_allclose(keras.models.load_model(tmp_path / "grouped.keras")(x), model(x), atol=1e-6)

@@ -1,7 +1,9 @@
 """PyTorch modules with the originals' module names and forward passes, written from the
-specs (``originals/2-ptbxl-inception1d.md`` and ``3-mitbih-resnext.md``, section (c), and
-``originals/state-dict-keys.md``), to make state-dict files as a user of those originals
-would have them and to compute reference outputs. Imported only where torch is installed.
+specs (``originals/2-ptbxl-inception1d.md``, ``3-mitbih-resnext.md`` and
+``5-glucose-comparator.md``, section (c), and ``originals/state-dict-keys.md``), to make
+state-dict files as a user of those originals would have them, to compute reference outputs
+and to time the originals' computation beside the ports (``benchmarks/throughput.py``).
+Imported only where torch is installed.
 """
 
 from __future__ import annotations
@@ -118,6 +120,83 @@ class KModel(nn.Module):
         x = self.stage4(x)
         x = nn.functional.avg_pool1d(x, x.shape[2]).flatten(1)
         return self.fc2(nn.functional.leaky_relu(self.dropout(self.fc1(x)), 0.01))
+
+
+def _conv_bn(ni: int, nf: int, k: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(ni, nf, k, stride, (k - 1) // 2, bias=False), nn.BatchNorm1d(nf), nn.SiLU())
+
+
+class SqueezeExcite(nn.Module):
+    def __init__(self, channels: int, reduced: int):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(channels, reduced), nn.SiLU(), nn.Linear(reduced, channels), nn.Sigmoid())
+
+    def forward(self, x):
+        return x * self.fc(x.mean(dim=2)).unsqueeze(2)
+
+
+class MBConv(nn.Module):
+    """Fused-MBConv (``se`` False) or MBConv with squeeze-excitation, glucose l_xxxs: 8 channels."""
+
+    def __init__(self, ni: int, no: int, expansion: int, stride: int, se: bool):
+        super().__init__()
+        hidden = ni * expansion
+        self.residual = stride == 1 and ni == no
+        if se:
+            self.conv = nn.Sequential(nn.Conv1d(ni, hidden, 1, bias=False), nn.BatchNorm1d(hidden), nn.SiLU(),
+                                      nn.Conv1d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+                                      nn.BatchNorm1d(hidden), nn.SiLU(), SqueezeExcite(hidden, 8),
+                                      nn.Conv1d(hidden, no, 1, bias=False), nn.BatchNorm1d(no))
+        else:
+            self.conv = nn.Sequential(nn.Conv1d(ni, hidden, 3, stride, 1, bias=False), nn.BatchNorm1d(hidden), nn.SiLU(),
+                                      nn.Conv1d(hidden, no, 1, bias=False), nn.BatchNorm1d(no))
+
+    def forward(self, x):
+        return x + self.conv(x) if self.residual else self.conv(x)
+
+
+def _blocks(config, stem: nn.Module) -> nn.Sequential:
+    return nn.Sequential(stem, *[MBConv(8, 8, t, s, bool(se)) for t, s, se in config])
+
+
+# (expansion, stride, squeeze-excitation) of every block; every channel count is 8
+SUPERVISED_BLOCKS = ((1, 1, 0), (4, 1, 0), (4, 2, 1), (4, 2, 1), (1, 1, 0), (4, 2, 1), (4, 2, 1), (4, 2, 1))
+ENCODER_BLOCKS, COMPARATOR_BLOCKS = SUPERVISED_BLOCKS[:4], ((1, 1, 0), (4, 2, 1), (4, 2, 1), (4, 2, 1))
+
+
+class GlucoseEffNetV2(nn.Module):
+    """effnetv2_ecg_l_xxxs: P(glucose) of a (1, 384) beat."""
+
+    def __init__(self):
+        super().__init__()
+        self.normal_proprecessing = nn.BatchNorm1d(1)
+        self.features = _blocks(SUPERVISED_BLOCKS, _conv_bn(1, 8, 3))
+        self.conv = _conv_bn(8, 16, 1)
+        self.classifier = nn.Linear(16, 1)
+
+    def forward(self, beat):
+        x = self.conv(self.features(self.normal_proprecessing(beat)))
+        return torch.sigmoid(self.classifier(x.mean(dim=2)))
+
+
+class GlucoseComparator(nn.Module):
+    """effnetv2_ecg_comparator_v5_l_xxxs (key names of the shipped 2024-01-11 checkpoint):
+    P(different classes) of (reference, query) beats; the encoder runs once per input."""
+
+    def __init__(self):
+        super().__init__()
+        self.normal_proprecessing = nn.BatchNorm1d(1)
+        self.features_encoder = _blocks(ENCODER_BLOCKS, _conv_bn(1, 8, 3))
+        self.cat = _conv_bn(16, 8, 1)
+        self.features_comparator = _blocks(COMPARATOR_BLOCKS, _conv_bn(8, 8, 3))
+        self.conv = _conv_bn(8, 16, 1)
+        self.classifier = nn.Linear(16, 1)
+
+    def forward(self, reference, query):
+        reference = self.features_encoder(self.normal_proprecessing(reference))
+        query = self.features_encoder(self.normal_proprecessing(query))
+        x = self.conv(self.features_comparator(self.cat(torch.cat([query, reference], dim=1))))
+        return torch.sigmoid(self.classifier(x.mean(dim=2)))
 
 
 def randomise_batch_norms(model: nn.Module, seed: int = 0) -> nn.Module:
