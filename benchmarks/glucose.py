@@ -2,13 +2,19 @@
 and on the January 2024 recordings; training throughput of both models.
 
 Usage: python benchmarks/glucose.py --data-root ../shared/data [--seeds 0 1 2] [--epochs N] [--result NAME]
-Writes benchmarks/results/NAME.json (default glucose.json) after every step (partial results
-survive): the recipes' full length goes to its own file beside the shorter runs.
+                                    [--resume]
+Writes benchmarks/results/NAME.json (default glucose.json) after every seed (partial results
+survive): the recipes' full length goes to its own file beside the shorter runs. With
+``--resume``, seeds already in that file (same epochs, same library) are kept and not
+trained again, so a run cut by a session's end continues in the next one. "Same library" is
+the git tree of ``tf_ecg/`` (code and recipes) at HEAD: commit library changes first.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +26,7 @@ import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tf_ecg  # noqa: E402
-from results_io import write_result  # noqa: E402
+from results_io import RESULTS, write_result  # noqa: E402
 from tf_ecg.data.glucose import DATE_SPLIT, study_beats  # noqa: E402
 from tf_ecg.evaluation.glucose import evaluate_comparator, evaluate_supervised, reference_bank, summarise  # noqa: E402
 from tf_ecg.config import load_recipe  # noqa: E402
@@ -60,7 +66,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, help="override the recipes' epochs (quick runs)")
     parser.add_argument("--result", default="glucose", help="name of the results file")
+    parser.add_argument("--resume", action="store_true", help="keep the seeds already in the results file")
     args = parser.parse_args()
+    # the library's own tree (code and recipes): seeds trained by the same library are comparable
+    library = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD:tf_ecg"], capture_output=True,
+                             text=True).stdout.strip()
 
     root = Path(args.data_root)
     beats = study_beats(root / "applewatch-glucose")
@@ -78,19 +88,34 @@ def main() -> None:
     write_result(args.result, results)
 
     overrides = {"training.epochs": args.epochs} if args.epochs else {}
-    runs = []
+    runs = finished_runs(RESULTS / f"{args.result}.json", args.epochs or "recipe", library) if args.resume else []
+    runs = [run for run in runs if run["seed"] in args.seeds]
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
+            if any(run["seed"] == seed for run in runs):
+                print(f"seed {seed}: kept from the results file")
+                continue
             started = time.time()
             trained = {}
             for recipe_name in ("glucose_supervised", "glucose_comparator"):
                 recipe = load_recipe(REPO / "models" / f"{recipe_name}.toml", {**overrides, "training.seed": seed})
                 trained[recipe_name] = train(recipe, Path(tmp) / f"{recipe_name}-{seed}", data_root=root, verbose=0).model
             run = evaluate_both(trained["glucose_supervised"], trained["glucose_comparator"], sets, train_beats)
-            runs.append({"seed": seed, "seconds": round(time.time() - started), **run})
+            runs.append({"seed": seed, "seconds": round(time.time() - started), "tf_ecg_tree": library, **run})
+            runs.sort(key=lambda r: r["seed"])
             results["from_scratch"] = {"epochs": args.epochs or "recipe", "runs": runs,
                                        "over_seeds": over_seeds(runs, sets)}
             write_result(args.result, results)
+
+
+def finished_runs(path: Path, epochs, library: str) -> list[dict]:
+    """The seeds a results file holds for these epochs, trained by this tf_ecg tree."""
+    if not path.exists():
+        return []
+    done = json.loads(path.read_text())["results"].get("from_scratch", {})
+    if done.get("epochs") != epochs:
+        return []
+    return [run for run in done.get("runs", []) if run.get("tf_ecg_tree") == library]
 
 
 def over_seeds(runs: list[dict], sets) -> dict:

@@ -5,19 +5,24 @@
   throughput  training beats/s of loo_conv1d (batch 32) and mitbih_resnext (batch 128, AdaBound,
               focal loss), inference beats/s of the ResNeXt     -> results/mitbih_throughput.json
   loo         the leave-one-patient-out protocol, both variants, pooled AAMI Se/+P next to the
-              published references (resumable: --runs-dir)      -> results/mitbih_loo.json
+              published references (resumable: --runs-dir in one checkout, --store DIR across
+              sessions: finished folds are kept there)          -> results/mitbih_loo.json
   resnext     models/mitbih_resnext.toml trained for --minutes of wall time (the original ran 200
               epochs on a GPU), scored on the whole rebuilt test file -> results/mitbih_resnext.json
 
 Usage: python benchmarks/mitbih.py PART --data-root ../shared/data [--epochs N] [--minutes M]
+                                   [--store DIR] [--result NAME]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -88,10 +93,40 @@ def throughput(args) -> dict:
     return results
 
 
+def _store_fold(store: Path):
+    """Keep a finished fold's predictions (small integers, compressed) in ``store``."""
+    def keep(path: Path) -> None:
+        with np.load(path) as fold:
+            arrays = {k: fold[k].astype(np.int16) if fold[k].dtype.kind == "i" else fold[k] for k in fold.files}
+        store.mkdir(parents=True, exist_ok=True)
+        staging = store / f"{path.stem}.partial.npz"
+        np.savez_compressed(staging, **arrays)
+        staging.replace(store / path.name)
+    return keep
+
+
 def loo(args) -> dict:
+    """With ``--store DIR``, every finished fold is kept in DIR (committed with the results)
+    and a later call, in another session or checkout, starts from the folds found there."""
     config = LeaveOneOutConfig(epochs=args.epochs or LeaveOneOutConfig.epochs)
     started = time.time()
-    report = run_leave_one_out(dataset_dir("mitdb", args.data_root), Path(args.runs_dir) / "loo", config=config)
+    out_dir = Path(args.runs_dir) / f"loo-e{config.epochs}"
+    on_fold = None
+    if args.store:
+        store = Path(args.store)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stored = store / "config.json"
+        if stored.exists() and json.loads(stored.read_text()) != asdict(config):
+            raise SystemExit(f"{store} holds folds of another configuration")
+        for fold in store.glob("fold_*.npz"):
+            if not (out_dir / fold.name).exists():
+                shutil.copy(fold, out_dir / fold.name)
+        if not (out_dir / "config.json").exists() and any(out_dir.glob("fold_*.npz")):
+            (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+        store.mkdir(parents=True, exist_ok=True)
+        stored.write_text(json.dumps(asdict(config), indent=2))
+        on_fold = _store_fold(store)
+    report = run_leave_one_out(dataset_dir("mitdb", args.data_root), out_dir, config=config, on_fold=on_fold)
     variants = {}
     for name, scores in report["variants"].items():
         aami = scores["pooled_aami"]["se_ppv"]
@@ -161,10 +196,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="loo: epochs per fold (recipe: 10)")
     parser.add_argument("--minutes", type=float, default=20.0, help="resnext: training wall time")
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "mitbih_benchmark"))
+    parser.add_argument("--store", help="loo: keep finished folds here and resume from them (any session)")
+    parser.add_argument("--result", help="results file name (default mitbih_<part>)")
     args = parser.parse_args()
     names = {"builder": "mitbih_heartbeats_builder", "throughput": "mitbih_throughput", "loo": "mitbih_loo",
              "resnext": "mitbih_resnext"}
-    write_result(names[args.part], PARTS[args.part](args))
+    write_result(args.result or names[args.part], PARTS[args.part](args))
 
 
 if __name__ == "__main__":

@@ -224,6 +224,16 @@ def test_env_reports_devices_and_the_runtime(capsys):
     env = json.loads(capsys.readouterr().out)
     assert env["tensorflow"] == tf.__version__ and env["runtime"]["replicas"] >= 1
     assert env["cpu"]["usable_cores"] >= 1 and env["runtime"]["devices"]
+    assert env["cpu_kernels"] in ("oneDNN", "Eigen")
+
+
+@pytest.mark.parametrize("setting, kernels", [("0", "Eigen"), ("1", "oneDNN")])
+def test_cpu_kernels_follow_tensorflows_onednn_switch(setting, kernels):
+    """BatchNorm picks its formulation by these kernels: the report must be what runs."""
+    done = subprocess.run([sys.executable, "-c", "from tf_ecg.runtime import cpu_kernels; print(cpu_kernels())"],
+                          capture_output=True, text=True, env={**os.environ, "TF_ENABLE_ONEDNN_OPTS": setting})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == kernels
 
 
 def test_a_last_batch_smaller_than_the_replicas_is_refused(recipe_file):

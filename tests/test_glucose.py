@@ -80,6 +80,23 @@ def test_comparator_checkpoint_parity(comparator, reference):
     assert np.abs(p - reference["comparator_prob_different"]).max() < 1e-4
 
 
+def test_pytorch_references_reproduce_the_originals_outputs(originals, reference):
+    """The spec-written PyTorch modules that benchmarks/throughput.py times beside the ports
+    compute, with the shipped checkpoints, what the original computed."""
+    torch = pytest.importorskip("torch")
+    from torch_references import GlucoseComparator, GlucoseEffNetV2
+
+    beats, references = (torch.tensor(reference[key][:, None], dtype=torch.float32) for key in ("beats", "reference_beats"))
+    for module, file, key in ((GlucoseEffNetV2, SUPERVISED, "supervised_prob"),
+                              (GlucoseComparator, COMPARATOR, "comparator_prob_different")):
+        net = module()
+        state = torch.load(originals / "weights" / "glucose" / file, map_location="cpu", weights_only=False)["model"]
+        net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
+        with torch.no_grad():
+            p = net.eval()(beats) if module is GlucoseEffNetV2 else net.eval()(references, beats)
+        assert np.abs(p.numpy()[:, 0] - reference[key]).max() < 1e-6
+
+
 def test_comparator_map_accepts_both_sequence_spellings(originals, reference, comparator):
     state = find_state_dict(read_torch_checkpoint(originals / "weights" / "glucose" / COMPARATOR))
     renamed = {k.replace("features_encoder", "feature_encoder").replace("features_comparator", "feature_comparator"): v

@@ -42,6 +42,19 @@ def test_ribeiro_resnet_layers_in_the_original_order():
     assert model.get_layer("dropout").rate == pytest.approx(0.2)
 
 
+def test_tf_keras_reference_computes_what_the_port_computes():
+    """The tf-keras 2 build that benchmarks/throughput.py times as the original: the same
+    layers (50, 6,425,638 parameters) and, with the same weights, the same outputs."""
+    pytest.importorskip("tf_keras")
+    from tf_keras_references import ribeiro_resnet
+
+    reference, port = ribeiro_resnet(), tf_ecg.build_model("ribeiro_resnet")
+    assert len(reference.layers) == 50 and reference.count_params() == port.count_params() == 6_425_638
+    port.set_weights(reference.get_weights())
+    x = np.random.default_rng(0).normal(size=(2, 4096, 12)).astype("float32")
+    np.testing.assert_allclose(np.asarray(port(x, training=False)), reference(x, training=False).numpy(), atol=1e-5)
+
+
 def test_same_padding_is_asymmetric_like_the_original():
     """An impulse through a k=16 'same' conv: 7 samples of padding on the left, 8 on the right."""
     conv = keras.layers.Conv1D(1, 16, padding="same", use_bias=False, kernel_initializer="ones")

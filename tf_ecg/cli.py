@@ -279,7 +279,7 @@ def cmd_env(args) -> int:
     import tensorflow as tf
 
     from tf_ecg.config import RuntimeConfig
-    from tf_ecg.runtime import accelerators, cpu_info, versions
+    from tf_ecg.runtime import accelerators, cpu_info, cpu_kernels, versions
     from tf_ecg.training.distribution import Runtime, make_strategy, strategy_devices
 
     config = RuntimeConfig(strategy=args.strategy or "auto", cpu_replicas=args.cpu_replicas or 1)
@@ -289,6 +289,7 @@ def cmd_env(args) -> int:
         **versions(),
         "tensorflow_wheel": "GPU" if tf.test.is_built_with_cuda() else "CPU only",
         "cpu": {k: cpu.get(k) for k in ("model_name", "family", "model", "usable_cores")},
+        "cpu_kernels": cpu_kernels(),
         "gpus": accelerators(),
         "logical_devices": [d.name for d in tf.config.list_logical_devices()],
         "runtime": {"strategy": type(runtime.strategy).__name__, "replicas": runtime.replicas,

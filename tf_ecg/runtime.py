@@ -58,9 +58,25 @@ def accelerators() -> list[dict]:
     return devices
 
 
+# environment variables that choose threads or CPU kernels (TensorFlow, oneDNN, PyTorch, MKL)
+KERNEL_ENVIRONMENT = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "TF_ENABLE_ONEDNN_OPTS",
+                      "ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def cpu_kernels() -> str:
+    """Which CPU kernels TensorFlow runs here: "oneDNN" or "Eigen" (TensorFlow turns oneDNN
+    on by default only on CPUs with AVX-512 VNNI / BF16, AVX-VNNI or AMX)."""
+    from tf_ecg.models.layers import onednn_enabled
+
+    return "oneDNN" if onednn_enabled() else "Eigen"
+
+
 def machine_info() -> dict:
+    import tensorflow as tf
+
     return {"platform": platform.platform(), "cpu": cpu_info(), "gpus": accelerators(), **versions(),
-            "thread_settings": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-                                                            "TF_NUM_INTEROP_THREADS", "TF_ENABLE_ONEDNN_OPTS")
-                                if k in os.environ},
+            "cpu_kernels": cpu_kernels(),
+            "thread_settings": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                                "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+                                **{k: os.environ[k] for k in KERNEL_ENVIRONMENT if k in os.environ}},
             "executable": sys.executable}

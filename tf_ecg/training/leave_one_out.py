@@ -100,10 +100,11 @@ def run_fold(beats: mitbih.BeatSet, labels: np.ndarray, num_classes: int, record
 
 
 def run_leave_one_out(mitdb_dir: Path, out_dir: Path, records=None, config: LeaveOneOutConfig | None = None,
-                      pool=None, tensorboard: bool = True) -> dict:
+                      pool=None, tensorboard: bool = True, on_fold=None) -> dict:
     """Hold out each of ``records`` in turn (default: every record of the pool), training on
     the rest of ``pool`` (default: every record present); finished folds are skipped, so an
-    interrupted run resumes. Returns and writes the pooled report (``report.json``)."""
+    interrupted run resumes. ``on_fold(path)`` is called with each fold's file as it is
+    written. Returns and writes the pooled report (``report.json``)."""
     config = config or LeaveOneOutConfig()
     out_dir = Path(out_dir)
     settings = out_dir / "config.json"
@@ -125,7 +126,7 @@ def run_leave_one_out(mitdb_dir: Path, out_dir: Path, records=None, config: Leav
     out_dir.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps(asdict(config), indent=2))
     try:
-        _run_folds(beats, labels, symbols, folds, config, out_dir, tensorboard)
+        _run_folds(beats, labels, symbols, folds, config, out_dir, tensorboard, on_fold)
     except Exception:
         if created and not list(out_dir.glob("fold_*.npz")):
             shutil.rmtree(out_dir, ignore_errors=True)  # nothing finished: leave nothing behind
@@ -136,7 +137,8 @@ def run_leave_one_out(mitdb_dir: Path, out_dir: Path, records=None, config: Leav
     return report
 
 
-def _run_folds(beats, labels, symbols, folds, config: LeaveOneOutConfig, out_dir: Path, tensorboard: bool) -> None:
+def _run_folds(beats, labels, symbols, folds, config: LeaveOneOutConfig, out_dir: Path, tensorboard: bool,
+               on_fold=None) -> None:
     for record in tqdm(folds, desc="leave-one-out folds", unit="fold"):
         path = out_dir / f"fold_{record}.npz"
         if path.exists():
@@ -146,6 +148,8 @@ def _run_folds(beats, labels, symbols, folds, config: LeaveOneOutConfig, out_dir
         staging = out_dir / f"fold_{record}.partial.npz"
         np.savez(staging, seconds=time.time() - started, **result)
         staging.replace(path)
+        if on_fold is not None:
+            on_fold(path)
 
 
 def write_pooled_figures(out_dir: Path, report: dict, tensorboard: bool = True) -> None:
