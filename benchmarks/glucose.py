@@ -20,12 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import tf_ecg  # noqa: F401  (before TensorFlow starts: tf_ecg chooses its CPU kernels)
 import keras
 import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import tf_ecg  # noqa: E402
 from results_io import RESULTS, write_result  # noqa: E402
 from tf_ecg.data.glucose import DATE_SPLIT, study_beats  # noqa: E402
 from tf_ecg.evaluation.glucose import evaluate_comparator, evaluate_supervised, reference_bank, summarise  # noqa: E402

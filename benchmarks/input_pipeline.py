@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tf_ecg  # noqa: F401  (before TensorFlow starts: tf_ecg chooses its CPU kernels)
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import tf_ecg  # noqa: E402
 from results_io import write_result  # noqa: E402
 from tf_ecg.data.pipelines import array_dataset  # noqa: E402
 

@@ -16,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import tf_ecg  # noqa: F401  (before TensorFlow starts: tf_ecg chooses its CPU kernels)
 import keras
 import numpy as np
 

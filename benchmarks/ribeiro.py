@@ -12,12 +12,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import tf_ecg  # noqa: F401  (before TensorFlow starts: tf_ecg chooses its CPU kernels)
 import keras
 import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import tf_ecg  # noqa: E402
 from results_io import write_result  # noqa: E402
 from tf_ecg.config import load_recipe  # noqa: E402
 from tf_ecg.training.trainer import train  # noqa: E402

@@ -20,8 +20,10 @@ Every measurement runs in a fresh process, one at a time. ``--compare-with DIR``
 times the ports of another tf_ecg checkout (``git worktree add DIR <commit>``), in the same
 order, so that a change is measured against what it replaces on the same machine and hour.
 ``--avx2-cpu`` runs everything as on a CPU without AVX-512 (AMD Zen 1-3, Intel before
-Skylake-X): TensorFlow with its Eigen kernels, as it chooses there by default
-(``TF_ENABLE_ONEDNN_OPTS=0``), oneDNN, MKL and PyTorch held to AVX2.
+Skylake-X): oneDNN (also behind TensorFlow's Eigen matrix products), MKL and PyTorch held to
+AVX2, and TensorFlow's kernels chosen as there: Eigen (``TF_ENABLE_ONEDNN_OPTS=0``, its
+default on such CPUs) for the tf-keras original and for a tf_ecg that leaves the choice to
+TensorFlow, whatever tf_ecg chooses for a tf_ecg that does (``tf_ecg/__init__.py``).
 """
 
 from __future__ import annotations
@@ -50,8 +52,13 @@ PORTS = {
     "ribeiro_resnet": ("ribeiro_6class", {}, (4096, 12), 64),
 }
 GENERATOR_BATCH, SYNTH_ECGS = 32, 128
-AVX2_CPU = {"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2",
-            "ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+AVX2_CPU = {"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def _chooses_cpu_kernels(source: Path) -> bool:
+    """Whether a tf_ecg checkout sets TensorFlow's oneDNN switch itself (on import)."""
+    return "TF_ENABLE_ONEDNN_OPTS" in (source / "tf_ecg" / "__init__.py").read_text()
 
 
 def timed(step, steps: int) -> float:
@@ -132,7 +139,7 @@ def reference_rates(name: str, steps: int, threads: int) -> dict:
         x, y = _batch(shape, batch, "multilabel", 6)
         return {"what": "tf-keras 2 ResNet written from the spec (tests/tf_keras_references.py), Adam",
                 "tf_keras": tf_keras.__version__,
-                **_rates(batch, lambda: model.train_on_batch(x, y), lambda: model.predict_on_batch(x, verbose=0), steps)}
+                **_rates(batch, lambda: model.train_on_batch(x, y), lambda: model.predict_on_batch(x), steps)}
     torch = _torch(threads)
     import torch_references as refs
 
@@ -212,6 +219,9 @@ def generator_original_rates(steps: int, threads: int) -> dict:
 def run_child(kind: str, name: str, steps: int, threads: int, environment: dict, source: Path | None = None) -> dict:
     """One measurement in a fresh process (its own threads, kernels and tf_ecg)."""
     env = {**os.environ, **environment, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if environment is AVX2_CPU and "TF_ENABLE_ONEDNN_OPTS" not in os.environ and (
+            kind == "reference" or not _chooses_cpu_kernels(source or REPO)):
+        env["TF_ENABLE_ONEDNN_OPTS"] = "0"  # TensorFlow's default on a CPU without AVX-512 VNNI
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")])
     command = [sys.executable, str(Path(__file__).resolve()), "--child", kind, name, "--steps", str(steps),

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import wfdb
 
+import tf_ecg  # noqa: F401  (before any test starts TensorFlow: tf_ecg chooses its CPU kernels)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TF_ECG_TEST_DATA", REPO.parent / "shared" / "data"))
 ORIGINALS = SHARED_DATA.parent / "originals"

@@ -95,3 +95,24 @@ def test_synth_command_writes_readable_records(tmp_path, file_format):
         assert record.leads == ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")
         np.testing.assert_allclose(record.signal * 1000, expected[2], atol=1e-3)  # mV in the reader
     assert not [p for p in out.iterdir() if p.name.startswith(".synth-")]
+
+
+def test_wfdb_records_are_the_bytes_wfdb_writes(tmp_path):
+    """synth writes records itself (wfdb.wrsamp spends ~10 ms a record on bookkeeping):
+    header and samples must be byte for byte what wfdb writes, for any values in 16 bits."""
+    import wfdb
+
+    from tf_ecg.deepfake import LEADS, SAMPLING_RATE, WFDB_COMMENT, write_wfdb_record
+
+    ecg = np.random.default_rng(3).integers(-32768, 32768, (5000, 8)).astype(np.int32)
+    ecg[:, 3] = 0  # a flat lead
+    ecg[0, 0], ecg[1, 0] = -32768, 32767
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    ours.mkdir(), theirs.mkdir()
+    write_wfdb_record(ours, "rec", ecg)
+    wfdb.wrsamp("rec", fs=SAMPLING_RATE, units=["mV"] * 8, sig_name=list(LEADS), d_signal=ecg.astype(np.int64),
+                fmt=["16"] * 8, adc_gain=[1000.0] * 8, baseline=[0] * 8, write_dir=str(theirs), comments=[WFDB_COMMENT])
+    for suffix in (".hea", ".dat"):
+        assert (ours / f"rec{suffix}").read_bytes() == (theirs / f"rec{suffix}").read_bytes(), suffix
+    with pytest.raises(ValueError, match="within 16 bits"):
+        write_wfdb_record(ours, "too_big", ecg * 2)
