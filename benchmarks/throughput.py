@@ -3,6 +3,7 @@
 Usage:
     python benchmarks/throughput.py [--steps 7] [--threads 2] [--compare-with DIR]
                                     [--avx2-cpu] [--only NAME ...] [--result NAME]
+    python benchmarks/throughput.py --table benchmarks/results/throughput.json   (Markdown)
 
 Per model, at the batch shapes of issue 13: samples/s of a training step
 (``model.train_on_batch`` with the recipe's optimizer and loss, built by the trainer's
@@ -290,6 +291,35 @@ def _source_commit(path: Path | None) -> str | None:
     return done.stdout.strip() or None
 
 
+def markdown_table(path: Path) -> str:
+    """The README's table of a results file: port, before, original, ratio, per model."""
+    def number(value):
+        return f"{value:,.1f}" if isinstance(value, (int, float)) else "-"
+
+    def ratio(value):
+        return f"**{value}x**" if value is not None else "-"
+
+    data = json.loads(Path(path).read_text())
+    rows = ["| model (batch) | port, train | before | original | port / original | port, inference | original | port / original |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, entry in data["results"]["models"].items():
+        port, before, original = entry["port"], entry.get("compared") or {}, entry.get("original")
+        original = original if isinstance(original, dict) else {}
+        if name == "deepfake_generator":
+            rows.append(f"| generator, `generate_ecgs` ({port['batch']}), ECGs/s | {number(port['generate_ecgs_per_s'])} "
+                        f"| {number(before.get('generate_ecgs_per_s'))} | {number(original.get('ecgs_per_s'))} "
+                        f"| {ratio(entry.get('generate_ratio'))} | | | |")
+            rows.append(f"| `tf-ecg synth` to WFDB files ({port['synth_ecgs']}), ECGs/s "
+                        f"| {number(port['synth_wfdb_ecgs_per_s'])} | {number(before.get('synth_wfdb_ecgs_per_s'))} "
+                        f"| {number(original.get('ecgs_per_s'))} (batched network) | {ratio(entry.get('synth_ratio'))} | | | |")
+            continue
+        rows.append(f"| {name} ({port['batch']}) | {number(port['train_samples_per_s'])} "
+                    f"| {number(before.get('train_samples_per_s'))} | {number(original.get('train_samples_per_s'))} "
+                    f"| {ratio(entry.get('train_ratio'))} | {number(port['inference_samples_per_s'])} "
+                    f"| {number(original.get('inference_samples_per_s'))} | {entry.get('inference_ratio', '-')}x |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=7)
@@ -298,8 +328,12 @@ def main() -> None:
     parser.add_argument("--avx2-cpu", action="store_true", help="as on a CPU without AVX-512 (see above)")
     parser.add_argument("--only", nargs="+", choices=[*PORTS, "deepfake_generator"])
     parser.add_argument("--result", default="throughput", help="results file name (benchmarks/results/NAME.json)")
+    parser.add_argument("--table", metavar="RESULTS_JSON", help="print a results file as a Markdown table and stop")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.table:
+        print(markdown_table(Path(args.table)))
+        return
     if args.child:
         kind, name = args.child
         function = {"port": port_rates, "reference": reference_rates,
