@@ -2,7 +2,7 @@
 
 Usage:
     python benchmarks/throughput.py [--steps 7] [--threads 2] [--compare-with DIR]
-                                    [--avx2-cpu] [--only NAME ...] [--result NAME]
+                                    [--compare-kernels] [--avx2-cpu] [--only NAME ...] [--result NAME]
     python benchmarks/throughput.py --table benchmarks/results/throughput.json   (Markdown)
 
 Per model, at the batch shapes of issue 13: samples/s of a training step
@@ -20,7 +20,8 @@ original checkpoints' recorded outputs exactly) trained with the original's opti
 Every measurement runs in a fresh process, one at a time. ``--compare-with DIR`` also
 times the ports of another tf_ecg checkout (``git worktree add DIR <commit>``), in the same
 order, so that a change is measured against what it replaces on the same machine and hour.
-``--avx2-cpu`` runs everything as on a CPU without AVX-512 (AMD Zen 1-3, Intel before
+``--compare-kernels`` also times each port with the CPU kernels tf_ecg did not choose
+(``TF_ENABLE_ONEDNN_OPTS`` flipped: oneDNN <-> Eigen), in the same run. ``--avx2-cpu`` runs everything as on a CPU without AVX-512 (AMD Zen 1-3, Intel before
 Skylake-X): oneDNN (also behind TensorFlow's Eigen matrix products), MKL and PyTorch held to
 AVX2, and TensorFlow's kernels chosen as there: Eigen (``TF_ENABLE_ONEDNN_OPTS=0``, its
 default on such CPUs) for the tf-keras original and for a tf_ecg that leaves the choice to
@@ -239,6 +240,11 @@ def _ratio(port: dict, original: dict, key: str, original_key: str | None = None
     return round(port[key] / original[original_key or key], 2)
 
 
+def _other_kernels(port: dict, environment: dict) -> dict:
+    """The environment that runs TensorFlow's other CPU kernels than the port ran with."""
+    return {**environment, "TF_ENABLE_ONEDNN_OPTS": "0" if port.get("tensorflow_cpu_kernels") == "oneDNN" else "1"}
+
+
 def measure(args, environment: dict) -> dict:
     compare = Path(args.compare_with).resolve() if args.compare_with else None
     with_torch = importlib.util.find_spec("torch") is not None
@@ -252,6 +258,11 @@ def measure(args, environment: dict) -> dict:
             entry["compared"] = run_child("port", name, args.steps, args.threads, environment, compare)
             entry["speedup_over_compared"] = {
                 key: _ratio(entry["port"], entry["compared"], f"{key}_samples_per_s") for key in ("train", "inference")}
+        if args.compare_kernels:
+            entry["other_kernels"] = run_child("port", name, args.steps, args.threads,
+                                               _other_kernels(entry["port"], environment))
+            entry["speedup_over_other_kernels"] = {
+                key: _ratio(entry["port"], entry["other_kernels"], f"{key}_samples_per_s") for key in ("train", "inference")}
         if (with_tf_keras if name == "ribeiro_resnet" else with_torch):
             entry["original"] = run_child("reference", name, args.steps, args.threads, environment)
             entry["train_ratio"] = _ratio(entry["port"], entry["original"], "train_samples_per_s")
@@ -265,6 +276,10 @@ def measure(args, environment: dict) -> dict:
         if compare:
             entry["compared"] = run_child("generator_port", "-", args.steps, args.threads, environment, compare)
             entry["speedup_over_compared"] = _ratio(entry["port"], entry["compared"], "generate_ecgs_per_s")
+        if args.compare_kernels:
+            entry["other_kernels"] = run_child("generator_port", "-", args.steps, args.threads,
+                                               _other_kernels(entry["port"], environment))
+            entry["speedup_over_other_kernels"] = _ratio(entry["port"], entry["other_kernels"], "generate_ecgs_per_s")
         if with_torch:
             entry["original"] = run_child("generator_original", "-", args.steps, args.threads, environment)
             entry["generate_ratio"] = _ratio(entry["port"], entry["original"], "generate_ecgs_per_s", "ecgs_per_s")
@@ -300,6 +315,8 @@ def markdown_table(path: Path) -> str:
         return f"**{value}x**" if value is not None else "-"
 
     data = json.loads(Path(path).read_text())
+    if any("other_kernels" in entry for entry in data["results"]["models"].values()):
+        return _kernels_table(data, number)
     rows = ["| model (batch) | port, train | before | original | port / original | port, inference | original | port / original |",
             "|---|---|---|---|---|---|---|---|"]
     for name, entry in data["results"]["models"].items():
@@ -320,11 +337,34 @@ def markdown_table(path: Path) -> str:
     return "\n".join(rows)
 
 
+def _kernels_table(data: dict, number) -> str:
+    """A --compare-kernels results file: each port on tf_ecg's kernels and on the others."""
+    models = data["results"]["models"]
+    first = next(iter(models.values()))
+    ours, other = first["port"]["tensorflow_cpu_kernels"], first["other_kernels"]["tensorflow_cpu_kernels"]
+    rows = [f"| model (batch) | train, {ours} | train, {other} | {ours} / {other} "
+            f"| inference, {ours} | inference, {other} | {ours} / {other} |", "|---|---|---|---|---|---|---|"]
+    for name, entry in models.items():
+        port, others, speedup = entry["port"], entry["other_kernels"], entry["speedup_over_other_kernels"]
+        if name == "deepfake_generator":
+            rows.append(f"| generator, `generate_ecgs` ({port['batch']}), ECGs/s | | | "
+                        f"| {number(port['generate_ecgs_per_s'])} | {number(others.get('generate_ecgs_per_s'))} "
+                        f"| {speedup}x |")
+            continue
+        rows.append(f"| {name} ({port['batch']}) | {number(port['train_samples_per_s'])} "
+                    f"| {number(others.get('train_samples_per_s'))} | **{speedup['train']}x** "
+                    f"| {number(port['inference_samples_per_s'])} | {number(others.get('inference_samples_per_s'))} "
+                    f"| {speedup['inference']}x |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compare-with", help="another tf_ecg checkout to time beside this one")
+    parser.add_argument("--compare-kernels", action="store_true",
+                        help="also time each port with TensorFlow's other CPU kernels (oneDNN <-> Eigen)")
     parser.add_argument("--avx2-cpu", action="store_true", help="as on a CPU without AVX-512 (see above)")
     parser.add_argument("--only", nargs="+", choices=[*PORTS, "deepfake_generator"])
     parser.add_argument("--result", default="throughput", help="results file name (benchmarks/results/NAME.json)")

@@ -7,8 +7,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ star
 if platform.machine().lower() in ("x86_64", "amd64"):
     # TensorFlow runs its oneDNN CPU kernels by default only where the CPU has AVX-512 VNNI /
     # BF16, AVX-VNNI or AMX; elsewhere (AMD Zen 1-3, Intel before Ice Lake) its Eigen kernels,
-    # which trained every port here 1.25-1.6x slower (docs/speed.md). Read once, when TensorFlow
-    # starts: import tf_ecg first, or set TF_ENABLE_ONEDNN_OPTS yourself (0 keeps Eigen).
+    # which trained every port 1.1-1.5x slower (though inferring up to 1.75x faster; docs/speed.md).
+    # Read once, when TensorFlow starts: import tf_ecg first, or set TF_ENABLE_ONEDNN_OPTS
+    # yourself (0 keeps Eigen, the better choice for a process that only predicts there).
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 try:
