@@ -23,8 +23,9 @@ order, so that a change is measured against what it replaces on the same machine
 ``--compare-kernels`` also times each port with the CPU kernels tf_ecg did not choose
 (``TF_ENABLE_ONEDNN_OPTS`` flipped: oneDNN <-> Eigen), in the same run. ``--avx2-cpu``
 runs everything as on a CPU without AVX-512 (AMD Zen 1-3, Intel before Skylake-X): oneDNN
-(also behind TensorFlow's Eigen matrix products), MKL and PyTorch held to AVX2, and TensorFlow's kernels chosen as there: Eigen (``TF_ENABLE_ONEDNN_OPTS=0``, its
-default on such CPUs) for the tf-keras original and for a tf_ecg that leaves the choice to
+(also behind TensorFlow's Eigen matrix products), MKL and PyTorch held to AVX2, and
+TensorFlow's kernels chosen as there: Eigen (``TF_ENABLE_ONEDNN_OPTS=0``, its default on
+such CPUs) for the tf-keras original and for a tf_ecg that leaves the choice to
 TensorFlow, whatever tf_ecg chooses for a tf_ecg that does (``tf_ecg/__init__.py``).
 """
 
