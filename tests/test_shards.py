@@ -2,6 +2,8 @@
 training that streams them (tf_ecg.data.shards, tf_ecg.data.code15, the shards source)."""
 
 import json
+import re
+import shutil
 
 import h5py
 import numpy as np
@@ -199,4 +201,59 @@ def test_what_needs_all_training_arrays_is_refused_on_shards(beat_shards, tmp_pa
     assert main(["train", str(recipe), "--run-dir", str(tmp_path / "run"),
                  "--set", 'training.batch_norm_statistics="recompute"']) == 2
     assert "training.batch_norm_statistics needs the training data in memory" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def _flip_middle_bytes(path) -> bytes:
+    """Invert 8 bytes in the middle of ``path`` (same size); returns the original bytes."""
+    original = path.read_bytes()
+    middle = len(original) // 2
+    path.write_bytes(original[:middle] + bytes(b ^ 0xFF for b in original[middle:middle + 8]) + original[middle + 8:])
+    return original
+
+
+def test_a_changed_shard_is_named_and_the_run_resumes_once_it_is_rewritten(beat_shards, tmp_path, capsys):
+    shards = tmp_path / "shards"
+    shutil.copytree(beat_shards, shards)
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(streamed_recipe(shards).replace("epochs = 1", "epochs = 2"))
+    run = tmp_path / "run"
+    assert main(["train", str(recipe), "--run-dir", str(run), "--minutes", "0"]) == 3  # paused after epoch 1
+    assert json.loads((run / "run.json").read_text())["status"] == "paused"
+    assert main(["data", "verify", str(shards)]) == 0
+    capsys.readouterr()
+
+    shard = shards / "train-00001.tfrecord"
+    original = _flip_middle_bytes(shard)
+    assert main(["data", "verify", str(shards)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert error.startswith(f"tf-ecg: error: {shard}: sha256 differs from manifest.json (1 of ")
+
+    assert main(["train", str(recipe), "--run-dir", str(run)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert re.fullmatch(rf"tf-ecg: error: {re.escape(str(shard))}: corrupted record at byte \d+: the shard's bytes "
+                        r"changed since it was written; rewrite it .*", error), error
+    assert len(pd.read_csv(run / "history.csv")) == 1  # the failed epoch left no trace
+    assert main(["train", str(recipe), "--run-dir", str(run), "--set", "data.verify=true"]) == 2
+    assert f"{shard}: sha256 differs from manifest.json" in capsys.readouterr().err
+
+    shard.write_bytes(original)  # rewritten: the run resumes where it paused
+    assert main(["train", str(recipe), "--run-dir", str(run)]) == 0
+    assert pd.read_csv(run / "history.csv")["epoch"].tolist() == [0, 1]
+    assert json.loads((run / "run.json").read_text())["resumed"] is True
+
+    test_shard = shards / "test-00000.tfrecord"
+    _flip_middle_bytes(test_shard)
+    assert main(["evaluate", str(run)]) == 2
+    assert f"{test_shard}: corrupted record at byte" in capsys.readouterr().err
+
+
+def test_a_changed_shard_of_a_new_run_leaves_no_run_directory(beat_shards, tmp_path, capsys):
+    shards = tmp_path / "shards"
+    shutil.copytree(beat_shards, shards)
+    _flip_middle_bytes(shards / "train-00000.tfrecord")
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(streamed_recipe(shards))
+    assert main(["train", str(recipe), "--run-dir", str(tmp_path / "run")]) == 2
+    assert "train-00000.tfrecord: corrupted record at byte" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()

@@ -86,7 +86,10 @@ def cmd_train(args) -> int:
 
     recipe = load_recipe(args.recipe, _overrides(args))
     run_dir = Path(args.run_dir or f"runs/{recipe.name}")
-    result = train(recipe, run_dir, data_root=args.data_root, restart=args.restart)
+    result = train(recipe, run_dir, data_root=args.data_root, restart=args.restart, minutes=args.minutes)
+    if result.paused:
+        print(f"paused after {args.minutes:g} minutes; the same command resumes the run in {run_dir}")
+        return 3
     print(f"Test metrics ({recipe.name}, {result.seconds:.0f} s):")
     _print_report(result.test_report)
     print(f"run directory: {run_dir}")
@@ -218,6 +221,15 @@ def cmd_heartbeats(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from tf_ecg.data.shards import verify_shards
+
+    report = verify_shards(args.directory)
+    print(f"{report['directory']}: all {report['shards']} shards ({report['bytes'] / 2 ** 20:.1f} MiB) "
+          f"match manifest.json")
+    return 0
+
+
 def cmd_shards(args) -> int:
     from tf_ecg.config import parse_override
     from tf_ecg.data.sources.shards import shardable_sources, write_source_shards
@@ -337,6 +349,8 @@ def parser() -> argparse.ArgumentParser:
     data_root_option(train_parser)
     train_parser.add_argument("--run-dir")
     train_parser.add_argument("--epochs", type=int)
+    train_parser.add_argument("--minutes", type=float, help="start no epoch after this many minutes; the run "
+                              "pauses (exit status 3) and the same command resumes it")
     train_parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                               help="override a recipe value; VALUE is TOML: 3, 1e-3, true, [1, 2], {a = 1}, \"text\"")
     train_parser.add_argument("--restart", action="store_true",
@@ -406,6 +420,11 @@ def parser() -> argparse.ArgumentParser:
     shards.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="a source option, as in a recipe's [data] (TOML value), e.g. --set data.val_fraction=0.02")
     shards.add_argument("--shard-mb", type=float, default=150, help="about this many MB per shard file")
+
+    verify = data_verbs.add_parser("verify", help="check every shard of a shard folder against its manifest "
+                                                  "(sizes and sha256)")
+    verify.set_defaults(function=cmd_verify)
+    verify.add_argument("directory", help="a folder written by tf-ecg data shards")
 
     loo = add("leave-one-out", cmd_leave_one_out, "MIT-BIH leave-one-patient-out with loo_conv1d, with and "
                                                   "without patient transfer (resumable per fold)")

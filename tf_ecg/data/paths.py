@@ -75,10 +75,13 @@ def check_output_dir(path: str | os.PathLike, replaceable=lambda p: False, prote
     return path
 
 
-def sha256_of(path: str | os.PathLike) -> str:
-    """The sha256 of a file, read in 1 MiB blocks (weights and shards can be large)."""
+def sha256_of(path: str | os.PathLike, progress=None) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (weights and shards can be large);
+    ``progress(n)`` is called with the bytes of each block read."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+            if progress is not None:
+                progress(len(block))
     return digest.hexdigest()

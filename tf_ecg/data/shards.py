@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import tensorflow as tf
+from tqdm.auto import tqdm
 
 from tf_ecg.data.conventions import MILLIVOLTS_PER_UNIT
 from tf_ecg.data.paths import sha256_of
@@ -166,6 +169,30 @@ def _label_layout(writers: dict) -> dict:
     return {"dtype": "int64" if label.dtype.kind in "iu" else "float32", "shape": list(label.shape)}
 
 
+@contextmanager
+def naming_corrupt_shards(splits):
+    """Inside: a TFRecord read error of sharded ``splits`` becomes an :class:`ECGDataError`
+    naming the shard file and the offset, instead of TensorFlow's nameless traceback."""
+    try:
+        yield
+    except tf.errors.DataLossError as error:
+        if not isinstance(splits, ShardedSplits):
+            raise
+        raise splits.corruption_error(error) from None
+
+
+def verify_shards(directory: str | Path, progress: bool = True) -> dict:
+    """Every shard of ``directory`` against its manifest (size and sha256): a report, and
+    an :class:`ECGDataError` naming the first changed shard if any differs."""
+    splits = ShardedSplits.open(directory)  # sizes and presence
+    changed = splits.changed_shards(progress)
+    if changed:
+        raise ECGDataError(changed[0], f"sha256 differs from {MANIFEST} ({len(changed)} of {len(splits.shard_files())} "
+                                       f"shard(s) changed: {', '.join(p.name for p in changed[:5])})")
+    return {"directory": str(splits.directory), "shards": len(splits.shard_files()),
+            "bytes": sum(shard["bytes"] for _, shard in splits.shard_files())}
+
+
 def examples_from_splits(splits) -> Iterable[tuple[str, np.ndarray, object, str]]:
     """The examples of an in-memory :class:`~tf_ecg.data.sources.Splits`, with the record,
     exam or beat each came from."""
@@ -186,7 +213,8 @@ class ShardedSplits:
     shuffle_buffer: int = 1024
 
     @classmethod
-    def open(cls, directory: str | Path, shuffle_buffer: int = 1024) -> "ShardedSplits":
+    def open(cls, directory: str | Path, shuffle_buffer: int = 1024, verify: bool = False) -> "ShardedSplits":
+        """``verify``: check every shard's sha256 against the manifest first (reads all of them)."""
         directory = Path(directory)
         path = directory / MANIFEST
         if not path.is_file():
@@ -205,7 +233,48 @@ class ShardedSplits:
                 if file.stat().st_size != shard["bytes"]:
                     raise ECGDataError(file, f"{file.stat().st_size} bytes, the manifest says {shard['bytes']} "
                                              f"(truncated or replaced)")
-        return cls(directory, manifest, shuffle_buffer)
+        splits = cls(directory, manifest, shuffle_buffer)
+        if verify:
+            changed = splits.changed_shards()
+            if changed:
+                raise ECGDataError(changed[0], f"sha256 differs from {MANIFEST} ({len(changed)} shard(s) changed: "
+                                               f"{', '.join(p.name for p in changed[:5])}); rewrite the shards")
+        return splits
+
+    def shard_files(self) -> list[tuple[Path, dict]]:
+        return [(self.directory / shard["file"], shard)
+                for content in self.manifest["splits"].values() for shard in content["shards"]]
+
+    def changed_shards(self, progress: bool = True) -> list[Path]:
+        """The shards whose sha256 differs from the manifest's, reading every byte (progress
+        bar in bytes: tens of GB for CODE-15%)."""
+        files = self.shard_files()
+        changed = []
+        with tqdm(total=sum(shard["bytes"] for _, shard in files), unit="B", unit_scale=True,
+                  desc=f"verifying {self.directory.name}", disable=not progress) as bar:
+            for path, shard in files:
+                if sha256_of(path, progress=bar.update) != shard["sha256"]:
+                    changed.append(path)
+        return changed
+
+    def corruption_error(self, error: Exception) -> ECGDataError:
+        """The shard a tf.data ``DataLossError`` came from (TensorFlow names only the offset):
+        the first shard that fails to read on its own, else the first whose sha256 changed."""
+        offset = re.search(r"corrupted record at (\d+)", str(error))
+        where = f"corrupted record at byte {offset.group(1)}" if offset else "unreadable record"
+        advice = f"rewrite it (tf-ecg data shards), then run again; tf-ecg data verify {self.directory} checks all"
+        for path, _ in self.shard_files():
+            try:
+                for _ in tf.data.TFRecordDataset(str(path)):
+                    pass
+            except tf.errors.DataLossError as own:
+                own_offset = re.search(r"corrupted record at (\d+)", str(own))
+                where = f"corrupted record at byte {own_offset.group(1)}" if own_offset else where
+                return ECGDataError(path, f"{where}: the shard's bytes changed since it was written; {advice}")
+        changed = self.changed_shards(progress=False)
+        if changed:
+            return ECGDataError(changed[0], f"{where}: sha256 differs from {MANIFEST}; {advice}")
+        return ECGDataError(self.directory, f"{where} in a shard ({error.__class__.__name__}); {advice}")
 
     @property
     def input_spec(self) -> InputSpec:

@@ -3,6 +3,7 @@ resolved recipe, hyper-parameters and test metrics of a run, learning-rate sched
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import keras
@@ -59,6 +60,32 @@ class ValidationReport(keras.callbacks.Callback):
         if (epoch + 1) % self.every == 0:
             for name, figure in report_figures(report, self.y_val, outputs).items():
                 png_summary(self.writer, f"validation/{name}", figure_to_png(figure), epoch)
+
+
+class TimeBudgetSpent(Exception):
+    """Raised by :class:`TimeBudget` after the epoch that used up the budget (``epochs_done``)."""
+
+    def __init__(self, epochs_done: int):
+        super().__init__(f"time budget spent after {epochs_done} epoch(s)")
+        self.epochs_done = epochs_done
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Starts no epoch after ``seconds`` of wall time: ends ``fit`` by raising
+    :class:`TimeBudgetSpent` at the end of the epoch that crossed the budget. Raising, not
+    ``stop_training``: a normal end of ``fit`` deletes BackupAndRestore's state, and the run
+    must resume from it. Must be the last callback (the others record the epoch first)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.monotonic() - self.started >= self.seconds:
+            raise TimeBudgetSpent(epoch + 1)
 
 
 class BatchNormStatistics(keras.callbacks.Callback):

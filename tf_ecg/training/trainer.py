@@ -22,6 +22,7 @@ import numpy as np
 
 from tf_ecg.config import Recipe, TrainingConfig, differences, load_recipe
 from tf_ecg.data.pipelines import pairs_from_halves
+from tf_ecg.data.shards import naming_corrupt_shards
 from tf_ecg.data.sources import Splits, load_source
 from tf_ecg.errors import ECGDataError, OutputPathError, RecipeError, RunError
 from tf_ecg.evaluation.metrics import evaluation_report, strict_json
@@ -30,15 +31,17 @@ from tf_ecg.building import build_model
 from tf_ecg.runtime import machine_info
 from tf_ecg.training.distribution import (Runtime, fit_under_multi_worker, float32_outputs, make_strategy,
                                           runtime_context, synchronise_batch_norm, worker_directory)
-from tf_ecg.training.callbacks import BatchNormStatistics, ValidationReport, dataset_targets, epoch_schedule, write_run_summaries
+from tf_ecg.training.callbacks import (BatchNormStatistics, TimeBudget, TimeBudgetSpent, ValidationReport, dataset_targets,
+                                      epoch_schedule, write_run_summaries)
 from tf_ecg.training.losses import FocalLoss
 from tf_ecg.training.optimizers import AdaBound
 
 BEST, FINAL = "best.keras", "final.keras"
 RECIPE_FILE, RECORD_FILE = "recipe.toml", "run.json"
 # Everything train() writes into a run directory (and all that --restart removes).
+TEST_OUTPUTS = "test_outputs.npz"  # the kept model's test outputs and the labels they were scored against
 RUN_FILES = (RECIPE_FILE, RECORD_FILE, f".{RECORD_FILE}.partial", BEST, FINAL, "history.csv", "test_metrics.json",
-             "input_spec.json", "logs", "backup", "plots")
+             TEST_OUTPUTS, "input_spec.json", "logs", "backup", "plots")
 CUSTOM_OBJECTS = {"FocalLoss": FocalLoss, "AdaBound": AdaBound}  # recipe names of tf_ecg's own
 
 
@@ -47,8 +50,12 @@ class TrainingResult:
     run_dir: Path
     model: keras.Model
     splits: Splits
-    test_report: dict
+    test_report: dict | None  # None while the run is paused (``minutes`` spent before its last epoch)
     seconds: float
+
+    @property
+    def paused(self) -> bool:
+        return self.test_report is None
 
 
 def build_loss(training: TrainingConfig):
@@ -178,7 +185,8 @@ def make_datasets(splits: Splits, training: TrainingConfig) -> dict:
             "val": evaluation_dataset(splits, training, "val"), "test": evaluation_dataset(splits, training, "test")}
 
 
-def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to_outputs) -> list:
+def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to_outputs,
+               minutes: float | None = None) -> list:
     training = recipe.training
     callbacks = [
         # first: the validation task metrics it adds to the logs are what the others see
@@ -200,6 +208,8 @@ def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to
         callbacks.append(keras.callbacks.EarlyStopping(monitor=training.monitor, **training.early_stopping))
     if training.reduce_lr_on_plateau is not None:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=training.monitor, **training.reduce_lr_on_plateau))
+    if minutes is not None:
+        callbacks.append(TimeBudget(60 * minutes))  # last: the epoch is recorded and backed up first
     return callbacks
 
 
@@ -248,7 +258,8 @@ def _check_run_dir(recipe: Recipe, run_dir: Path, restart: bool) -> str:
         return "replace"
     previous = load_recipe(run_dir / RECIPE_FILE)
     changed = differences(previous.to_dict(), recipe.to_dict())
-    changed = [key for key in changed if key != "name" and not key.startswith("runtime.")]  # any hardware resumes
+    # any hardware resumes, and so does a run that now checks its shards
+    changed = [key for key in changed if key not in ("name", "data.verify") and not key.startswith("runtime.")]
     if changed:
         raise RunError(run_dir, f"holds a run of a different recipe (differing: {', '.join(changed)}); "
                                 f"use another --run-dir, or --restart to replace it")
@@ -277,9 +288,12 @@ def _write_run_record(run_dir: Path, record: dict) -> None:
 
 
 def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | None = None,
-          verbose: int = 2, restart: bool = False, command: list[str] | None = None) -> TrainingResult:
+          verbose: int = 2, restart: bool = False, command: list[str] | None = None,
+          minutes: float | None = None) -> TrainingResult:
     """Run a recipe into ``run_dir``; running it again after an interruption resumes it.
 
+    ``minutes``: start no epoch after this much wall time; the run is then left paused
+    (``run.json`` status "paused", ``result.paused``) and the same call resumes it.
     ``restart``: replace a run already in ``run_dir`` (only files a run writes are removed).
     A directory holding another recipe's run, or files that are not a run, is refused
     before any work starts; a run that fails before its first epoch leaves nothing behind.
@@ -299,15 +313,15 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
             if value:
                 raise RecipeError(recipe.path, f"{key} needs the training data in memory; the 'shards' source "
                                                f"streams them (use the data set's own source)")
-    with runtime_context(recipe.runtime, strategy) as runtime:
-        result = _train(recipe, run_dir, state, splits, runtime, started, verbose, command)
+    with runtime_context(recipe.runtime, strategy) as runtime, naming_corrupt_shards(splits):
+        result = _train(recipe, run_dir, state, splits, runtime, started, verbose, command, minutes)
     if run_dir != requested:  # another worker's own directory: the chief holds the run
         shutil.rmtree(run_dir, ignore_errors=True)
     return result
 
 
 def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: Runtime, started: float,
-           verbose: int, command) -> TrainingResult:
+           verbose: int, command, minutes: float | None) -> TrainingResult:
     training, as_written = recipe.training, recipe
     if runtime.learning_rate(1.0) != 1.0:  # explicit in the recipe, and recorded
         training = dataclasses.replace(training, optimizer={
@@ -352,7 +366,13 @@ def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: R
         _write_run_record(run_dir, record)
         write_run_summaries(run_dir / "logs", as_written, None)
         model.fit(datasets["train"], validation_data=datasets["val"], epochs=training.epochs, verbose=verbose,
-                  shuffle=False, callbacks=_callbacks(recipe, run_dir, splits, datasets, to_outputs))
+                  shuffle=False, callbacks=_callbacks(recipe, run_dir, splits, datasets, to_outputs, minutes))
+    except TimeBudgetSpent as spent:
+        print(f"paused after epoch {spent.epochs_done} of {training.epochs}: the {minutes:g}-minute budget is spent")
+        seconds = time.time() - started
+        _write_run_record(run_dir, {**record, "status": "paused", "paused": _now(), "seconds": round(seconds, 1),
+                                    "epochs_run": _epochs_run(run_dir)})
+        return TrainingResult(run_dir, model, splits, None, seconds)
     except Exception:
         if created and not (run_dir / "backup").exists():
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing half-made is left behind
@@ -364,6 +384,7 @@ def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: R
     outputs = to_outputs(model.predict(datasets["test"], verbose=0))
     report = evaluation_report(recipe.task, y_test, outputs, splits.output_names, training.thresholds)
     report["model_kept"] = training.keep
+    np.savez_compressed(run_dir / TEST_OUTPUTS, outputs=outputs, labels=y_test)  # re-scorable without the model
     (run_dir / "input_spec.json").write_text(strict_json(
         {"input_spec": splits.input_spec.to_dict(), "output_names": splits.output_names,
          "task": recipe.task, "outputs": training.outputs, "thresholds": training.thresholds,
@@ -411,8 +432,9 @@ def evaluate_run(run_dir: str | Path, which: str = "best", split: str = "test", 
     model = keras.models.load_model(model_file)
     splits = load_source(recipe.data, data_root)
     data = evaluation_dataset(splits, recipe.training, split)
-    y = dataset_targets(data)
-    outputs = output_transform(recipe)(model.predict(data, verbose=0))
+    with naming_corrupt_shards(splits):
+        y = dataset_targets(data)
+        outputs = output_transform(recipe)(model.predict(data, verbose=0))
     report = evaluation_report(recipe.task, y, outputs, splits.output_names, recipe.training.thresholds)
     recorded = read_run_record(run_dir).get("data", {}).get("fingerprint", {}).get(split)
     report["data_matches_run"] = recorded == splits.fingerprint([split])[split]  # only the split scored

@@ -14,11 +14,12 @@ from tf_ecg.data.sources import load_source, register_source, source_names
 
 
 @register_source("shards")
-def shard_source(directory: str, shuffle_buffer: int = 1024, data_root=None) -> ShardedSplits:
+def shard_source(directory: str, shuffle_buffer: int = 1024, verify: bool = False, data_root=None) -> ShardedSplits:
     """``directory``: the folder ``tf-ecg data shards`` wrote (relative paths are under the
-    data root); ``shuffle_buffer``: examples held for shuffling (memory: this many examples)."""
+    data root); ``shuffle_buffer``: examples held for shuffling (memory: this many examples);
+    ``verify``: check every shard's sha256 against the manifest before the run starts."""
     path = Path(directory).expanduser()
-    return ShardedSplits.open(path if path.is_absolute() else resolve_root(data_root) / path, shuffle_buffer)
+    return ShardedSplits.open(path if path.is_absolute() else resolve_root(data_root) / path, shuffle_buffer, verify)
 
 
 def shardable_sources() -> list[str]:
