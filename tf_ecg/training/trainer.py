@@ -34,6 +34,7 @@ from tf_ecg.training.distribution import (Runtime, fit_under_multi_worker, float
 from tf_ecg.training.callbacks import (BatchNormStatistics, TimeBudget, TimeBudgetSpent, ValidationReport, dataset_targets,
                                       epoch_schedule, write_run_summaries)
 from tf_ecg.training.losses import FocalLoss
+from tf_ecg.training.run_lock import LOCK_FILES, run_lock
 from tf_ecg.training.optimizers import AdaBound
 
 BEST, FINAL = "best.keras", "final.keras"
@@ -248,7 +249,7 @@ def _check_run_dir(recipe: Recipe, run_dir: Path, restart: bool) -> str:
     """Checks ``run_dir`` before any work: returns "new", "replace", "resume" or "finished"."""
     if run_dir.exists() and not run_dir.is_dir():
         raise OutputPathError(run_dir, "exists and is not a directory")
-    if not run_dir.exists() or not any(run_dir.iterdir()):
+    if not run_dir.exists() or all(p.name in LOCK_FILES for p in run_dir.iterdir()):
         return "new"
     strangers = sorted(p.name for p in run_dir.iterdir() if not _written_by_runs(p.name))
     if not (run_dir / RECIPE_FILE).is_file() or strangers:
@@ -267,13 +268,13 @@ def _check_run_dir(recipe: Recipe, run_dir: Path, restart: bool) -> str:
 
 
 def _written_by_runs(name: str) -> bool:
-    return name in RUN_FILES or name.startswith("evaluate_")  # evaluate_<which>_<split>.json
+    return name in RUN_FILES or name in LOCK_FILES or name.startswith("evaluate_")  # evaluate_<which>_<split>.json
 
 
 def _clear_run(run_dir: Path) -> None:
     """Remove what a run (or an evaluation of it) wrote, and nothing else, from ``run_dir``."""
     for path in run_dir.iterdir():
-        if not _written_by_runs(path.name):
+        if not _written_by_runs(path.name) or path.name in LOCK_FILES:  # the lock stays with its holder
             continue
         if path.is_dir():
             shutil.rmtree(path)
@@ -301,7 +302,15 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
     started = time.time()
     requested = Path(run_dir)
     run_dir = worker_directory(requested, recipe.runtime)  # the chief's is the run directory
-    state = _check_run_dir(recipe, run_dir, restart)
+    _check_run_dir(recipe, run_dir, restart)  # before the lock writes into a directory that is not ours
+    with run_lock(run_dir) as created:  # one writer per run directory
+        return _train_locked(recipe, run_dir, requested, created, data_root, splits, verbose, restart, command,
+                             minutes, started)
+
+
+def _train_locked(recipe: Recipe, run_dir: Path, requested: Path, created: bool, data_root, splits, verbose: int,
+                  restart: bool, command, minutes: float | None, started: float) -> TrainingResult:
+    state = _check_run_dir(recipe, run_dir, restart)  # again: another process may have written it meanwhile
     if state == "finished":
         raise RunError(run_dir, "this run has finished (test_metrics.json): evaluate or export it, "
                                 "or pass --restart to train it again")
@@ -314,14 +323,14 @@ def train(recipe: Recipe, run_dir: str | Path, data_root=None, splits: Splits | 
                 raise RecipeError(recipe.path, f"{key} needs the training data in memory; the 'shards' source "
                                                f"streams them (use the data set's own source)")
     with runtime_context(recipe.runtime, strategy) as runtime, naming_corrupt_shards(splits):
-        result = _train(recipe, run_dir, state, splits, runtime, started, verbose, command, minutes)
+        result = _train(recipe, run_dir, state, created, splits, runtime, started, verbose, command, minutes)
     if run_dir != requested:  # another worker's own directory: the chief holds the run
         shutil.rmtree(run_dir, ignore_errors=True)
     return result
 
 
-def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: Runtime, started: float,
-           verbose: int, command, minutes: float | None) -> TrainingResult:
+def _train(recipe: Recipe, run_dir: Path, state: str, created: bool, splits: Splits, runtime: Runtime,
+           started: float, verbose: int, command, minutes: float | None) -> TrainingResult:
     training, as_written = recipe.training, recipe
     if runtime.learning_rate(1.0) != 1.0:  # explicit in the recipe, and recorded
         training = dataclasses.replace(training, optimizer={
@@ -354,8 +363,6 @@ def _train(recipe: Recipe, run_dir: Path, state: str, splits: Splits, runtime: R
               "model": {"name": recipe.model.name, "parameters": int(model.count_params())}}
     if state == "replace":  # only now that the data and the model are ready
         _clear_run(run_dir)
-    created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
     try:
         (run_dir / RECIPE_FILE).write_text(as_written.to_toml())
         if state == "resume":
