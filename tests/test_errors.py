@@ -99,7 +99,7 @@ def test_bad_saved_models_and_csvs(beat_model, tmp_path, capsys):
 
 def test_output_files_are_never_replaced(beat_model, tmp_path, capsys):
     windows = tmp_path / "windows.npy"
-    np.save(windows, np.zeros((2, 160, 2), "float32"))
+    np.save(windows, np.random.default_rng(0).normal(scale=0.5, size=(2, 160, 2)).astype("float32"))
     existing = tmp_path / "mine.json"
     existing.write_text("precious")
     assert main(["predict", str(beat_model), str(windows), "--out", str(existing)]) == 2

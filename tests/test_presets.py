@@ -139,6 +139,45 @@ def test_code_hdf5_scores_equal_model_predict_in_file_order(ribeiro, tmp_path, c
     assert "(n = 7)" in capsys.readouterr().out
 
 
+def _ptbxl_exams(ptbxl_dir, count):
+    """The first ``count`` PTB-XL 500 Hz records as CODE exams (400 Hz, 4096 samples, mV)."""
+    records = sorted((ptbxl_dir / "records500" / "00000").glob("*_hr.hea"))[:count]
+    return np.stack([to_code_format(read_record(r.with_suffix("")).select_leads(CODE_ORDER).signal, 500)
+                     for r in records]).astype("float32")
+
+
+def test_flat_exams_are_skipped_and_reported_the_others_scored(ribeiro, ptbxl_dir, tmp_path, capsys):
+    model, saved = ribeiro
+    exams = _ptbxl_exams(ptbxl_dir, 4)
+    exams[1] = 0.0          # an empty exam (CODE-15% has them)
+    exams[3, :, 7] = 0.25   # V2 constant: a disconnected electrode
+    source = _tracings_file(tmp_path / "exams.hdf5", exams)
+    out = tmp_path / "scores.npy"
+    assert main(["predict", str(saved), str(source), "--out", str(out)]) == 0
+    scores = np.load(out)
+    assert np.isnan(scores[[1, 3]]).all()
+    np.testing.assert_allclose(scores[[0, 2]], model.predict(exams[[0, 2]], verbose=0), rtol=1e-4, atol=1e-5)
+    report = json.loads((tmp_path / "scores.npy.report.json").read_text())
+    assert report["scored"] == 2 and report["warnings"] == [] and report["skipped"] == [
+        {"exam": 1, "problem": "flat lead(s) I, II, III, aVR, aVL, aVF, V1, V2, V3, V4, V5, V6", "exam_id": 1001},
+        {"exam": 3, "problem": "flat lead(s) V2", "exam_id": 1003}]
+    assert json.loads(capsys.readouterr().out)["skipped"] == report["skipped"]
+
+
+def test_exams_in_adc_counts_are_warned_about(ribeiro, ptbxl_dir, tmp_path, capsys):
+    _, saved = ribeiro
+    counts = np.round(_ptbxl_exams(ptbxl_dir, 3) * 1000).astype(np.int16)  # PTB-XL's ADC: 1000 per mV
+    source = _tracings_file(tmp_path / "counts.hdf5", counts)
+    assert main(["predict", str(saved), str(source), "--out", str(tmp_path / "scores.npy")]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("tf-ecg: warning:")]
+    assert len(warning) == 1 and warning[0].startswith(f"tf-ecg: warning: 3 of 3 exams: {source} exam 0: amplitude ")
+    assert warning[0].endswith("pass --units uV")
+    report = json.loads((tmp_path / "scores.npy.report.json").read_text())
+    assert report["implausible_amplitude_exams"] == [0, 1, 2] and report["scored"] == 3
+    assert main(["predict", str(saved), str(source), "--out", str(tmp_path / "again.npy"), "--units", "uV"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_bad_hdf5_files_are_clear_errors_and_write_nothing(ribeiro, tmp_path, capsys):
     _, saved = ribeiro
     good = np.zeros((2, 4096, 12), "float32")

@@ -6,9 +6,10 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
-from tf_ecg.errors import ECGDataError, RecipeError, TfEcgInputError
+from tf_ecg.errors import ECGDataError, ImplausibleInputWarning, RecipeError, TfEcgInputError
 
 QUICKSTART_RECIPES = {"deepfake": "quickstart_deepfake_hr.toml", "mitdb": "quickstart_mitbih.toml"}
 
@@ -455,6 +456,14 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Our warnings about the input as one line, as errors are; others as Python shows them."""
+    if issubclass(category, ImplausibleInputWarning):
+        print(f"tf-ecg: warning: {message}", file=sys.stderr)
+    else:
+        warnings._showwarning_orig(message, category, filename, lineno, file, line)
+
+
 def main(argv=None) -> int:
     """Input errors (a bad file, an unknown name, an invalid recipe, an output path we must
     not touch) are one line and exit 2; anything else is a bug in tf_ecg and keeps its
@@ -463,7 +472,9 @@ def main(argv=None) -> int:
     debug = "--debug" in argv  # accepted anywhere on the line
     args = parser().parse_args([a for a in argv if a != "--debug"])
     try:
-        return args.function(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return args.function(args)
     except TfEcgInputError as error:
         if debug:
             raise

@@ -41,3 +41,8 @@ class OutputPathError(TfEcgInputError):
 
 class RunError(TfEcgInputError):
     """A run directory that does not fit the request (unfinished, or made by another recipe)."""
+
+
+class ImplausibleInputWarning(UserWarning):
+    """Input that is readable but unlikely to be what it claims (e.g. an amplitude that no
+    surface ECG has in the declared units); the message names the file and the likely fix."""

@@ -10,8 +10,10 @@ batches to an (N, classes) ``.npy`` or ``.csv`` without holding the file in memo
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 import h5py
@@ -22,15 +24,17 @@ from tf_ecg.data.code import SAMPLING_RATE as CODE_RATE, open_tracings
 from tf_ecg.data.conventions import to_millivolts, unit_name
 from tf_ecg.data.paths import check_new_file
 from tf_ecg.data.recording import read_recording
-from tf_ecg.data.spec import InputSpec, prepare_windows
-from tf_ecg.errors import ECGDataError
+from tf_ecg.data.plausibility import amplitude_warning, flat_leads
+from tf_ecg.data.spec import InputSpec, check_not_flat, model_lead_names, prepare_windows
+from tf_ecg.errors import ECGDataError, ImplausibleInputWarning
 from tf_ecg.evaluation.glucose import beat_decisions, recording_decision
 from tf_ecg.export import ExportedModel, load_exported
 
 HDF5_SUFFIXES = (".hdf5", ".h5", ".hdf")
 
 
-def _windows(exported: ExportedModel, input_path: Path, sampling_rate, units) -> tuple[np.ndarray, np.ndarray]:
+def _windows(exported: ExportedModel, input_path: Path, sampling_rate, units) -> tuple[np.ndarray, np.ndarray, list]:
+    """(model input windows, their positions, warnings about the input)."""
     spec = InputSpec(**exported.metadata["input_spec"])
     if spec.kind == "noise":  # the DeepFake generator: noise in, ECGs out
         noise = read_recording(input_path, spec.sampling_rate, None, spec.sampling_rate).signal
@@ -38,9 +42,10 @@ def _windows(exported: ExportedModel, input_path: Path, sampling_rate, units) ->
         if noise.shape[1:] != (spec.length, spec.num_leads):
             raise ECGDataError(input_path, f"noise of shape {noise.shape[1:]}, the generator needs "
                                            f"{(spec.length, spec.num_leads)}")
-        return noise, np.arange(len(noise))
+        return noise, np.arange(len(noise)), []
     recording = read_recording(input_path, sampling_rate, units, default_rate=spec.sampling_rate)
     signal = recording.signal
+    notes = _input_warnings(recording, spec)
     if recording.is_windows:
         if signal.shape[1:] != (spec.length, spec.num_leads):
             hint = " (transposed? windows are (n, length, leads))" if signal.shape[1:] == (spec.num_leads, spec.length) else ""
@@ -52,11 +57,28 @@ def _windows(exported: ExportedModel, input_path: Path, sampling_rate, units) ->
         if spec.kind == "glucose_beat":  # the appended RR interval is in samples: no unit to convert
             signal = signal.copy()
             signal[:, -1] /= to_millivolts(np.ones(1), units or spec.units, input_path)[0]
-        return signal, np.arange(len(signal))
+        else:
+            check_not_flat(signal.reshape(-1, signal.shape[-1]), model_lead_names(None, spec), input_path)
+        return signal, np.arange(len(signal)), notes
     if signal.shape[0] < signal.shape[1]:
         raise ECGDataError(input_path, f"signal of shape {signal.shape} has more leads than samples: "
                                        f"transposed? a signal is (samples, leads)")
-    return prepare_windows(signal, recording.sampling_rate, recording.leads, spec, input_path)
+    return (*prepare_windows(signal, recording.sampling_rate, recording.leads, spec, input_path), notes)
+
+
+def _input_warnings(recording, spec: InputSpec) -> list[str]:
+    """An amplitude implausible for a surface ECG in the declared units, as a Python warning
+    (``ImplausibleInputWarning``) and a line for the prediction output."""
+    signal = recording.signal
+    if recording.is_windows:
+        if spec.kind == "glucose_beat":  # the last value of a glucose beat is its RR interval, not an amplitude
+            signal = signal[:, :-1]
+        signal = signal.reshape(-1, signal.shape[-1])
+    message = amplitude_warning(signal, recording.units, str(recording.path))
+    if message is None:
+        return []
+    warnings.warn(message, ImplausibleInputWarning, stacklevel=3)
+    return [message]
 
 
 def predict_file(saved_model_dir: str | Path, input_path: str | Path, sampling_rate: float | None = None,
@@ -73,10 +95,10 @@ def predict_file(saved_model_dir: str | Path, input_path: str | Path, sampling_r
     spec = InputSpec(**metadata["input_spec"])
     if units is None and spec.units != "mV" and Path(input_path).suffix == ".npy":
         units = spec.units  # a headerless array for a microvolt model is taken to be in microvolts
-    windows, positions = _windows(exported, Path(input_path), sampling_rate, units)
+    windows, positions, input_warnings = _windows(exported, Path(input_path), sampling_rate, units)
     outputs = np.concatenate([exported(windows[i:i + batch_size]) for i in range(0, len(windows), batch_size)])
     result = {"input": str(input_path), "task": metadata["task"], "kind": spec.kind,
-              "positions": positions.tolist(), "output_names": metadata["output_names"]}
+              "positions": positions.tolist(), "output_names": metadata["output_names"], "warnings": input_warnings}
     result.update(summarise(outputs, metadata))
     return result
 
@@ -131,7 +153,12 @@ def predict_code_hdf5(saved_model_dir: str | Path, path: str | Path, out: str | 
     (``.npy``: an (N, classes) float32 array; ``.csv``: ``exam_id`` (when the file has
     one) and one column per class). Exams are read ``batch_size`` at a time, so memory does
     not grow with N; the output is written to a temporary file and moved into place whole.
-    Leads are taken in the CODE order (DI, DII, DIII, AVR, AVL, AVF, V1-V6)."""
+    Leads are taken in the CODE order (DI, DII, DIII, AVR, AVL, AVF, V1-V6).
+
+    An exam with a flat lead (an empty or padding exam, a disconnected electrode) is skipped:
+    its row holds NaN, and the report (returned, and written beside ``out`` as
+    ``<out>.report.json``) lists it; so are exams whose amplitude is implausible in ``units``
+    (scored, with a warning)."""
     path, out = Path(path), Path(out)
     if out.suffix not in (".npy", ".csv"):
         raise ECGDataError(out, "scores are written to a .npy or a .csv file")
@@ -144,6 +171,9 @@ def predict_code_hdf5(saved_model_dir: str | Path, path: str | Path, out: str | 
     scale = to_millivolts(np.ones(1), unit_name(units, path), path)[0]
     handle, tracings = open_tracings(path, dataset, spec.num_leads, hint="; choose one with --dataset")
     count = tracings.shape[0]
+    report_file = out.with_name(out.name + ".report.json")
+    check_new_file(report_file, "report")
+    skipped, implausible = [], []
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent if out.parent.exists() else None))
     try:
         scores = np.lib.format.open_memmap(staging / "scores.npy", mode="w+", dtype=np.float32,
@@ -155,12 +185,33 @@ def predict_code_hdf5(saved_model_dir: str | Path, path: str | Path, out: str | 
                 if bad.any():
                     raise ECGDataError(path, f"exam {start + int(np.argmax(bad))} of {dataset!r} holds NaN or "
                                              f"infinite samples")
-                if not np.isclose(sampling_rate, spec.sampling_rate):
-                    batch = np.stack([prepare_windows(exam, sampling_rate, None, spec, path)[0][0] for exam in batch])
-                scores[start:start + len(batch)] = exported(batch * scale)
+                batch = batch * scale
+                usable = np.ones(len(batch), bool)
+                for row, exam in enumerate(batch):
+                    flat = flat_leads(exam, spec.leads)
+                    if flat:
+                        usable[row] = False
+                        skipped.append({"exam": start + row, "problem": f"flat lead(s) {', '.join(flat)}"})
+                    elif amplitude_warning(exam, unit_name(units, path), "") is not None:
+                        implausible.append(start + row)
+                scores[start:start + len(batch)] = np.nan
+                if usable.any():
+                    kept = batch[usable]
+                    if not np.isclose(sampling_rate, spec.sampling_rate):
+                        kept = np.stack([prepare_windows(exam, sampling_rate, None, spec, path)[0][0] for exam in kept])
+                    scores[start + np.flatnonzero(usable)] = exported(kept)
                 bar.update(len(batch))
         scores.flush()
         exam_ids = _exam_ids(handle, count)
+        for entry in skipped:
+            if exam_ids is not None:
+                entry["exam_id"] = exam_ids[entry["exam"]].item()
+        notes = []
+        if implausible:
+            example = np.asarray(tracings[implausible[0]], dtype=np.float32) * scale
+            notes.append(f"{len(implausible)} of {count} exams: "
+                         + amplitude_warning(example, unit_name(units, path), f"{path} exam {implausible[0]}"))
+            warnings.warn(notes[-1], ImplausibleInputWarning, stacklevel=2)
         if out.suffix == ".npy":
             written = staging / "scores.npy"
         else:
@@ -172,10 +223,14 @@ def predict_code_hdf5(saved_model_dir: str | Path, path: str | Path, out: str | 
                     writer.writerow(([exam_ids[i].item()] if exam_ids is not None else [])
                                     + [f"{v:.6g}" for v in scores[i]])
         del scores
+        report = {"input": str(path), "dataset": dataset, "exams": count, "scored": count - len(skipped),
+                  "out": str(out), "classes": list(names), "exam_ids": exam_ids is not None,
+                  "skipped": skipped, "implausible_amplitude_exams": implausible, "warnings": notes}
+        (staging / "report.json").write_text(json.dumps(report, indent=1))
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(written), str(out))
+        shutil.move(str(staging / "report.json"), str(report_file))
     finally:
         handle.close()
         shutil.rmtree(staging, ignore_errors=True)
-    return {"input": str(path), "dataset": dataset, "exams": count, "out": str(out), "classes": list(names),
-            "exam_ids": exam_ids is not None}
+    return {**report, "report": str(report_file)}

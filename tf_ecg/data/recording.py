@@ -25,6 +25,7 @@ class Recording:
     signal: np.ndarray            # (samples, leads), or ready windows (n, length, leads); millivolts
     sampling_rate: float
     leads: tuple[str, ...] | None  # None: channels are taken by position
+    units: str = "mV"              # what the file's values were declared to be (header, --units or default)
 
     @property
     def is_windows(self) -> bool:
@@ -73,13 +74,16 @@ def read_recording(path: str | Path, sampling_rate: float | None = None, units: 
             where = f"window {int(np.argmax(bad.any(axis=(1, 2))))}" if signal.ndim == 3 else \
                 f"sample {int(np.argmax(bad.any(axis=1)))}"
             raise ECGDataError(path, f"{int(bad.sum())} NaN or infinite values (first in {where})")
-        return Recording(path, to_millivolts(signal, given_unit or default_units, path), float(rate), None)
+        declared = given_unit or unit_name(default_units, path)
+        return Recording(path, to_millivolts(signal, declared, path), float(rate), None, declared)
     if path.suffix == ".csv":
         ecg = read_applewatch_csv(path, sampling_rate=None, units=units,
                                   rate_if_unknown=sampling_rate or APPLE_WATCH_RATE)
         if "Sample Rate" in ecg.header and sampling_rate is not None:
             _agree(path, "sampling rate (Hz)", ecg.sampling_rate, float(sampling_rate))
-        return Recording(path, to_millivolts(ecg.signal[:, None], "uV", path), float(ecg.sampling_rate), ("I",))
+        declared = unit_name(ecg.header["Unit"], path) if "Unit" in ecg.header else given_unit or "uV"
+        return Recording(path, to_millivolts(ecg.signal[:, None], "uV", path), float(ecg.sampling_rate), ("I",),
+                         declared)
     header_file = record_path(path).with_suffix(".hea")
     header = read_header(path)
     if sampling_rate is not None:
@@ -88,4 +92,5 @@ def read_recording(path: str | Path, sampling_rate: float | None = None, units: 
         _agree(header_file, "units", sorted({unit_name(u, header_file) for u in (header.units or ["mV"])}),
                [given_unit])
     record = read_record(path)
-    return Recording(record.path, record.signal, record.sampling_rate, tuple(record.leads))
+    return Recording(record.path, record.signal, record.sampling_rate, tuple(record.leads),
+                     unit_name((header.units or ["mV"])[0], header_file))

@@ -9,6 +9,7 @@ import numpy as np
 
 from tf_ecg.data.beats import beat_windows, minmax_scale
 from tf_ecg.data.conventions import MILLIVOLTS_PER_UNIT, lead_indices
+from tf_ecg.data.plausibility import FLAT_RANGE_MV, flat_leads
 from tf_ecg.data.resample import resample
 from tf_ecg.errors import ECGDataError
 
@@ -64,11 +65,31 @@ def select_leads(signal: np.ndarray, lead_names, spec: InputSpec, path) -> np.nd
     return signal[:, :spec.num_leads]
 
 
+def model_lead_names(lead_names, spec: InputSpec) -> list[str]:
+    """How to name the model's leads of a file in a message: the model's names, else the
+    file's first ones, else channel numbers."""
+    if spec.leads:
+        return list(spec.leads)
+    if lead_names:
+        return list(lead_names)[:spec.num_leads]
+    return [f"channel {i + 1}" for i in range(spec.num_leads)]
+
+
+def check_not_flat(signal_mv: np.ndarray, names, path) -> None:
+    """A flat (constant, disconnected) lead of a (samples, leads) millivolt signal is an error naming it."""
+    flat = flat_leads(signal_mv, names)
+    if flat:
+        raise ECGDataError(path, f"lead {', '.join(flat)} {'is' if len(flat) == 1 else 'are'} flat (robust range "
+                                 f"below {FLAT_RANGE_MV:g} mV): a constant or disconnected lead; no prediction "
+                                 f"is made from it")
+
+
 def _checked_leads(signal, lead_names, spec: InputSpec, path) -> np.ndarray:
-    """The model's leads of a signal, which must hold no NaN."""
+    """The model's leads of a signal, which must hold no NaN and no flat lead."""
     signal = select_leads(np.asarray(signal, dtype=np.float32), lead_names, spec, path)
     if np.isnan(signal).any():
         raise ECGDataError(path, f"{int(np.isnan(signal).sum())} NaN samples in the signal")
+    check_not_flat(signal, model_lead_names(lead_names, spec), path)
     return signal
 
 
