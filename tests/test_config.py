@@ -31,7 +31,7 @@ early_stopping = { patience = 3 }
 
 
 def test_the_checkout_models_folder_is_the_packaged_recipes():
-    assert len(RECIPES) == 17
+    assert len(RECIPES) == 18
     assert (recipes_dir().parents[1] / "models" / "quickstart_deepfake_hr.toml").resolve() == \
         (recipes_dir() / "quickstart_deepfake_hr.toml").resolve()
 
@@ -102,8 +102,11 @@ def test_set_takes_toml_values():
 @pytest.mark.parametrize("argv, message", [
     (["--set", "training.epochs"], "expected SECTION.KEY=VALUE"),
     (["--set", "training.batch_size=abc"], "training.batch_size = 'abc': expected int, got str"),
-    (["--epochs", "0"], "training.epochs = 0: must be a positive integer"),
-    (["--epochs", "-1"], "training.epochs = -1: must be a positive integer"),
+    (["--epochs", "0"], "argument --epochs: 0 is out of range: must be >= 1"),
+    (["--epochs", "-1"], "argument --epochs: -1 is out of range: must be >= 1"),
+    (["--set", "training.epochs=0"], "training.epochs = 0: must be a positive integer"),
+    (["--set", "data.val_fraction=1.5"], "data.val_fraction = 1.5: must be in [0, 1)"),
+    (["--set", "training.optimizer.learning_rate=0"], "training.optimizer.learning_rate = 0: must be above 0"),
     (["--set", "training.batch_size=-4"], "training.batch_size = -4: must be a positive integer"),
     (["--set", "data.befor=40"], "unknown [data] key(s) ['befor']"),
 ])
@@ -120,7 +123,7 @@ def test_leave_one_out_overrides_are_checked(tmp_path, capsys):
     assert main(["leave-one-out", "--out", str(tmp_path / "loo"), "--set", "leave_one_out.epoch=3"]) == 2
     assert "unknown [leave_one_out] key(s) ['epoch']" in capsys.readouterr().err
     assert main(["leave-one-out", "--out", str(tmp_path / "loo"), "--epochs", "0"]) == 2
-    assert "leave_one_out.epochs = 0" in capsys.readouterr().err
+    assert "argument --epochs: 0 is out of range: must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "loo").exists()
 
 

@@ -136,3 +136,86 @@ def test_a_flat_lead_is_an_error_naming_it(beat_model, record_100, tmp_path, cap
     np.save(tmp_path / "zeros.npy", np.zeros((3600, 2), np.float32))  # all zeros at a valid rate
     assert main(["predict", str(beat_model), str(tmp_path / "zeros.npy"), "--sampling-rate", "360"]) == 2
     assert "lead channel 1, channel 2 are flat" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- impossible settings
+
+@pytest.mark.parametrize("argv, message", [
+    (["predict", "model", "x.npy", "--sampling-rate", "0"], "argument --sampling-rate: 0 is out of range: must be > 0"),
+    (["predict", "model", "x.npy", "--sampling-rate", "nan"], "argument --sampling-rate: nan is out of range"),
+    (["predict", "model", "x.npy", "--batch-size", "0"], "argument --batch-size: 0 is out of range: must be >= 1"),
+    (["synth", "--n", "-3", "--out", "o"], "argument --n: -3 is out of range: must be >= 1"),
+    (["synth", "--n", "3", "--seed", "-1", "--out", "o"], "argument --seed: -1 is out of range: must be >= 0"),
+    (["data", "shards", "mitbih_beats", "--shard-mb", "0"], "argument --shard-mb: 0 is out of range: must be > 0"),
+    (["train", "r.toml", "--cpu-replicas", "0"], "argument --cpu-replicas: 0 is out of range: must be >= 1"),
+    (["train", "r.toml", "--minutes", "-5"], "argument --minutes: -5 is out of range: must be >= 0"),
+    (["train", "r.toml", "--epochs", "two"], "argument --epochs: 'two' is not an integer"),
+])
+def test_impossible_numbers_are_refused_where_they_enter(argv, message, capsys, tmp_path, monkeypatch):
+    from tf_ecg.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("tf_config, message", [
+    ({"cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}, "task": {"type": "worker", "index": 2}},
+     "TF_CONFIG: task index 2 does not exist: the cluster's 'worker' list has 2 entries (index 0-1)"),
+    ({"cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "chief", "index": 0}},
+     "TF_CONFIG: task type 'chief' is not in the cluster (it has ['worker'])"),
+    ({"cluster": {"worker": []}, "task": {"type": "worker", "index": 0}},
+     "TF_CONFIG: cluster must map task types to non-empty lists of host:port"),
+])
+def test_a_tf_config_that_cannot_be_is_one_line(mitdb_dir, tmp_path, capsys, monkeypatch, tf_config, message):
+    from tf_ecg.cli import main
+
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_MITBIH_RECIPE.format(epochs=1))
+    monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    assert main(["train", str(recipe), "--run-dir", str(tmp_path / "run"), "--data-root", str(mitdb_dir.parent),
+                 "--strategy", "multi-worker"]) == 2
+    assert capsys.readouterr().err.strip() == f"tf-ecg: error: {message}"
+    assert not (tmp_path / "run").exists()
+
+
+# ---------------------------------------------------------------- the first contact
+
+@pytest.mark.parametrize("argv", [["--help"], ["presets"], ["presets", "ribeiro_code"], ["models"], ["env", "--help"]])
+def test_the_first_commands_answer_without_tensorflow(argv):
+    program = ("import sys; from tf_ecg.cli import main; code = main(sys.argv[1:]); "
+               "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'; "
+               "sys.exit(code)")
+    done = subprocess.run([sys.executable, "-c", program, *argv], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() and not done.stderr
+
+
+def test_tensorflow_start_up_lines_stay_quiet_unless_debug():
+    done = subprocess.run([sys.executable, "-m", "tf_ecg.cli", "env"], capture_output=True, text=True)
+    assert done.returncode == 0 and json.loads(done.stdout)["tensorflow"]
+    assert "absl::InitializeLog" not in done.stderr and "port.cc" not in done.stderr, done.stderr
+
+
+def test_the_catalogue_names_every_registered_model():
+    import tf_ecg.models  # noqa: F401  (registers every model)
+    from tf_ecg.registry import _BUILDERS, CATALOGUE
+
+    assert set(_BUILDERS) == set(CATALOGUE)
+
+
+def test_evaluate_and_predict_trace_once_per_shape(mitdb_dir, tmp_path, capfd):
+    """The last, partial batch of an evaluation is traced once, not once per call."""
+    from tf_ecg.cli import main
+
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(TINY_MITBIH_RECIPE.format(epochs=1))
+    run = tmp_path / "run"
+    root = str(mitdb_dir.parent)
+    assert main(["train", str(recipe), "--run-dir", str(run), "--data-root", root]) == 0
+    for split in ("test", "val", "train"):
+        assert main(["evaluate", str(run), "--data-root", root, "--split", split]) == 0
+    assert main(["export", str(run), "--out", str(tmp_path / "saved")]) == 0
+    assert main(["predict", str(tmp_path / "saved"), str(mitdb_dir / "100"), "--batch-size", "7"]) == 0
+    assert "retracing" not in capfd.readouterr().err

@@ -12,17 +12,30 @@ if platform.machine().lower() in ("x86_64", "amd64"):
     # yourself (0 keeps Eigen, the better choice for a process that only predicts there).
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-try:
-    import tensorflow as _tensorflow  # noqa: F401
-except ModuleNotFoundError:  # TensorFlow is an extra: the CPU or the GPU wheel, never both
-    raise ModuleNotFoundError('tf_ecg needs TensorFlow: pip install "tf_ecg[cpu]" (CPU only) or '
-                              '"tf_ecg[gpu]" (NVIDIA GPUs, CUDA from pip)') from None
-
-from tf_ecg import models as _models  # noqa: E402,F401 (registers every model)
-from tf_ecg.building import build_model  # noqa: E402
-from tf_ecg.registry import model_names  # noqa: E402
-from tf_ecg.weights import load_original_weights  # noqa: E402
-from tf_ecg import deepfake as _deepfake  # noqa: E402,F401 (registers the DeepFake data source)
-
 __version__ = "0.1.0"
 __all__ = ["build_model", "model_names", "load_original_weights", "__version__"]
+
+# Imported on first use, so that `import tf_ecg` (and `tf-ecg --help`, `presets`, `models`)
+# does not start TensorFlow; the modules below import it.
+_LAZY = {"build_model": "tf_ecg.building", "model_names": "tf_ecg.registry",
+         "load_original_weights": "tf_ecg.weights"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'tf_ecg' has no attribute {name!r}")
+    require_tensorflow()
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def require_tensorflow() -> None:
+    """TensorFlow is an extra (the CPU or the GPU wheel, never both): say which to install."""
+    try:
+        import tensorflow  # noqa: F401
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError('tf_ecg needs TensorFlow: pip install "tf_ecg[cpu]" (CPU only) or '
+                                  '"tf_ecg[gpu]" (NVIDIA GPUs, CUDA from pip)') from None

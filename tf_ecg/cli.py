@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -31,13 +32,35 @@ def _overrides(args) -> dict:
 RUNTIME_FLAGS = ("strategy", "mixed_precision", "jit_compile", "cpu_replicas", "sync_batch_norm")
 
 
+def number(kind=int, low=None, high=None, above=None):
+    """An argparse type: ``kind`` within [low, high] (``above``: strictly greater), so that an
+    impossible value is refused where it enters, naming the option and the allowed range."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if value != value or (above is not None and value <= above) or (low is not None and value < low) \
+                or (high is not None and value > high):
+            bounds = [f"> {above:g}" if above is not None else f">= {low:g}" if low is not None else "",
+                      f"<= {high:g}" if high is not None else ""]
+            raise argparse.ArgumentTypeError(f"{text} is out of range: must be {' and '.join(b for b in bounds if b)}")
+        return value
+    return parse
+
+
+COUNT = number(int, low=1)
+SEED = number(int, low=0, high=2 ** 32 - 1)
+SAMPLING_RATE = number(float, above=0, high=100_000)  # Hz: up to the fastest ECG front ends
+
+
 def runtime_options(sub) -> None:
     """--strategy, --mixed-precision, --jit-compile, --cpu-replicas, --sync-batch-norm: the
     recipe's [runtime] for this run (they change where it runs, not what it computes)."""
     sub.add_argument("--strategy", choices=("auto", "one-device", "mirrored", "multi-worker"))
     sub.add_argument("--mixed-precision", choices=("float32", "mixed_float16", "mixed_bfloat16"))
     sub.add_argument("--jit-compile", choices=("auto", "on", "off"), help="XLA (default auto: on with a GPU)")
-    sub.add_argument("--cpu-replicas", type=int, metavar="N",
+    sub.add_argument("--cpu-replicas", type=number(int, 1, 256), metavar="N",
                      help="split the host CPU into N logical devices (try a multi-device recipe on a laptop)")
     sub.add_argument("--sync-batch-norm", action="store_true", default=None,
                      help="BatchNorm statistics over the global batch, not each replica's")
@@ -316,7 +339,7 @@ def cmd_env(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from tf_ecg import model_names
+    from tf_ecg.registry import model_names
 
     print("\n".join(model_names()))
     return 0
@@ -340,7 +363,7 @@ def parser() -> argparse.ArgumentParser:
                                            "instead of DeepFake ECGs")
     quick.add_argument("--run-dir")
     quick.add_argument("--out", help="SavedModel folder (default saved_models/<recipe name>)")
-    quick.add_argument("--epochs", type=int)
+    quick.add_argument("--epochs", type=COUNT)
     quick.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a recipe value (TOML)")
     quick.add_argument("--restart", action="store_true", help="replace an earlier quickstart run in --run-dir")
     runtime_options(quick)
@@ -349,8 +372,8 @@ def parser() -> argparse.ArgumentParser:
     train_parser.add_argument("recipe")
     data_root_option(train_parser)
     train_parser.add_argument("--run-dir")
-    train_parser.add_argument("--epochs", type=int)
-    train_parser.add_argument("--minutes", type=float, help="start no epoch after this many minutes; the run "
+    train_parser.add_argument("--epochs", type=COUNT)
+    train_parser.add_argument("--minutes", type=number(float, low=0), help="start no epoch after this many minutes; the run "
                               "pauses (exit status 3) and the same command resumes it")
     train_parser.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE",
                               help="override a recipe value; VALUE is TOML: 3, 1e-3, true, [1, 2], {a = 1}, \"text\"")
@@ -384,12 +407,12 @@ def parser() -> argparse.ArgumentParser:
     predict.add_argument("input")
     predict.add_argument("--out", help="one recording: all per-window outputs to a .json file; "
                                        "an HDF5 file: scores to a .npy or .csv file")
-    predict.add_argument("--sampling-rate", type=float,
+    predict.add_argument("--sampling-rate", type=SAMPLING_RATE,
                          help="sampling rate of a file that does not say it (.npy, values-only CSV, HDF5: 400)")
     predict.add_argument("--units", help="amplitude units of a file that does not say them (V, mV, uV): "
                                          "default mV (the glucose models: uV)")
     predict.add_argument("--dataset", default="tracings", help="HDF5 dataset of exams (default tracings)")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--batch-size", type=COUNT, default=32)
 
     presets = add("presets", cmd_presets, "list the presets (published models and their input contracts)")
     presets.add_argument("name", nargs="?")
@@ -401,14 +424,14 @@ def parser() -> argparse.ArgumentParser:
     download.add_argument("database", choices=("mitdb", "ptb-xl"))
     data_root_option(download)
     download.add_argument("--base-url", help="PhysioNet mirror (default https://physionet.org/files/)")
-    download.add_argument("--limit", type=int, help="only the first N records")
+    download.add_argument("--limit", type=COUNT, help="only the first N records")
 
     heartbeats = data_verbs.add_parser("heartbeats", help="rebuild the Kaggle MIT-BIH heartbeat CSVs "
                                                           "(187 samples at 125 Hz) from the raw records")
     heartbeats.set_defaults(function=cmd_heartbeats)
     data_root_option(heartbeats)
     heartbeats.add_argument("--out", help="output folder (default <data root>/heartbeats)")
-    heartbeats.add_argument("--seed", type=int, default=0, help="seed of the stratified 80/20 split")
+    heartbeats.add_argument("--seed", type=SEED, default=0, help="seed of the stratified 80/20 split")
     heartbeats.add_argument("--records", nargs="+", help="only these records (default: all present)")
 
     shards = data_verbs.add_parser("shards", help="convert a data set into TFRecord shards plus a manifest, "
@@ -420,7 +443,7 @@ def parser() -> argparse.ArgumentParser:
     shards.add_argument("--out", help="output folder, written once (default <data root>/shards/<source>)")
     shards.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="a source option, as in a recipe's [data] (TOML value), e.g. --set data.val_fraction=0.02")
-    shards.add_argument("--shard-mb", type=float, default=150, help="about this many MB per shard file")
+    shards.add_argument("--shard-mb", type=number(float, above=0), default=150, help="about this many MB per shard file")
 
     verify = data_verbs.add_parser("verify", help="check every shard of a shard folder against its manifest "
                                                   "(sizes and sha256)")
@@ -436,24 +459,47 @@ def parser() -> argparse.ArgumentParser:
     loo.add_argument("--set", action="append", metavar="leave_one_out.KEY=VALUE")
     loo.add_argument("--records", nargs="+", help="only these held-out records (default: all)")
     loo.add_argument("--pool", nargs="+", help="records that make up the data set (default: all present)")
-    loo.add_argument("--epochs", type=int)
-    loo.add_argument("--fine-tune-epochs", type=int)
+    loo.add_argument("--epochs", type=COUNT)
+    loo.add_argument("--fine-tune-epochs", type=number(int, low=0))
     loo.add_argument("--no-transfer", action="store_true", help="baseline only")
 
     synth = add("synth", cmd_synth, "generate 10-s 8-lead DeepFake ECGs with the Pulse2Pulse port")
-    synth.add_argument("--n", type=int, required=True, help="number of ECGs")
-    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--n", type=COUNT, required=True, help="number of ECGs")
+    synth.add_argument("--seed", type=SEED, default=0)
     synth.add_argument("--out", required=True, help="output folder")
     synth.add_argument("--format", choices=("wfdb", "npy"), default="wfdb")
-    synth.add_argument("--batch-size", type=int, default=32)
-    synth.add_argument("--start-id", type=int, default=0, help="number of the first record")
+    synth.add_argument("--batch-size", type=COUNT, default=32)
+    synth.add_argument("--start-id", type=number(int, low=0), default=0, help="number of the first record")
 
     add("models", cmd_models, "list the registered model names")
     env = add("env", cmd_env, "versions, devices and the runtime a recipe would use here")
     env.add_argument("--strategy", choices=("auto", "one-device", "mirrored", "multi-worker"))
-    env.add_argument("--cpu-replicas", type=int, metavar="N")
+    env.add_argument("--cpu-replicas", type=number(int, 1, 256), metavar="N")
     root.add_argument("--debug", action="store_true", help="print the traceback of every error")
     return root
+
+
+LIGHT_VERBS = ("presets", "models")  # answer at once: no TensorFlow
+
+
+def _start_tensorflow(quiet: bool) -> None:
+    """Import TensorFlow, with the lines its C++ core writes to standard error while it loads
+    (absl's pre-initialisation notice, the oneDNN note) silenced unless ``--debug``: they come
+    before TF_CPP_MIN_LOG_LEVEL applies, so only the file descriptor can hold them back."""
+    from tf_ecg import require_tensorflow
+
+    if not quiet:
+        require_tensorflow()
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        require_tensorflow()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -470,8 +516,13 @@ def main(argv=None) -> int:
     traceback (exit 1). ``--debug`` shows the traceback of input errors too."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line
-    args = parser().parse_args([a for a in argv if a != "--debug"])
     try:
+        args = parser().parse_args([a for a in argv if a != "--debug"])
+    except SystemExit as stop:  # --help, or a refused option (argparse printed why)
+        return int(stop.code or 0)
+    try:
+        if args.verb not in LIGHT_VERBS:
+            _start_tensorflow(quiet=not debug)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return args.function(args)

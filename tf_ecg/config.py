@@ -216,6 +216,8 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
     model = dataclasses.replace(model, options=_builder_options(model, path))
     training = _section(TrainingConfig, content["training"], path, "training")
     _check_schedule(training.schedule, path)
+    for key, value in training.optimizer.items():
+        check_range(key, value, path, f"training.optimizer.{key}")
     if training.pairs and training.batch_norm_statistics == "recompute":
         raise RecipeError(path, "training.batch_norm_statistics = \"recompute\" needs single-input batches; "
                                 "it does not apply to pair training (training.pairs)")
@@ -344,7 +346,22 @@ def check_options(function, options: dict, path, section: str, skip=(), fill_def
         if annotation is inspect.Parameter.empty and parameter.default not in (None, inspect.Parameter.empty):
             annotation = type(parameter.default) if not isinstance(parameter.default, (range, tuple)) else list
         checked[name] = _typed(options[name], annotation, path, f"{section}.{name}")
+        check_range(name, checked[name], path, f"{section}.{name}")
     return checked
+
+
+def check_range(name: str, value, path, key: str) -> None:
+    """Numbers whose name says their range: ``*_fraction`` in [0, 1), ``*sampling_rate`` and
+    ``learning_rate`` above 0, ``n_*`` counts from 1, ``*seed`` from 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    rules = ((name.endswith("fraction"), 0 <= value < 1, "in [0, 1)"),
+             (name.endswith("sampling_rate") or name == "learning_rate", value > 0, "above 0"),
+             (name.startswith("n_"), value >= 1, "at least 1"),
+             (name.endswith("seed"), value >= 0, "at least 0"))
+    for applies, holds, expected in rules:
+        if applies and not holds:
+            raise RecipeError(path, f"{key} = {value!r}: must be {expected}")
 
 
 SCHEDULES = {"exponential": ({"decay_rate"}, set()), "cosine": ({"period"}, {"min_learning_rate"}),

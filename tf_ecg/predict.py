@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from tf_ecg.data.code import SAMPLING_RATE as CODE_RATE, open_tracings
+from tf_ecg.data.code import SAMPLING_RATE as CODE_RATE, open_tracings, read_exams
 from tf_ecg.data.conventions import to_millivolts, unit_name
 from tf_ecg.data.paths import check_new_file
 from tf_ecg.data.recording import read_recording
@@ -180,7 +180,7 @@ def predict_code_hdf5(saved_model_dir: str | Path, path: str | Path, out: str | 
                                            shape=(count, len(names)))
         with tqdm(total=count, desc=f"{path.name}", unit="exam", disable=not progress) as bar:
             for start in range(0, count, batch_size):
-                batch = np.asarray(tracings[start:start + batch_size], dtype=np.float32)
+                batch = read_exams(tracings, start, start + batch_size, path)
                 bad = ~np.isfinite(batch).all(axis=(1, 2))
                 if bad.any():
                     raise ECGDataError(path, f"exam {start + int(np.argmax(bad))} of {dataset!r} holds NaN or "
@@ -208,7 +208,7 @@ def predict_code_hdf5(saved_model_dir: str | Path, path: str | Path, out: str | 
                 entry["exam_id"] = exam_ids[entry["exam"]].item()
         notes = []
         if implausible:
-            example = np.asarray(tracings[implausible[0]], dtype=np.float32) * scale
+            example = read_exams(tracings, implausible[0], implausible[0] + 1, path)[0] * scale
             notes.append(f"{len(implausible)} of {count} exams: "
                          + amplitude_warning(example, unit_name(units, path), f"{path} exam {implausible[0]}"))
             warnings.warn(notes[-1], ImplausibleInputWarning, stacklevel=2)

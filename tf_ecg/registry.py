@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from typing import TYPE_CHECKING, Callable
 
-import keras
+if TYPE_CHECKING:
+    import keras
 
 from tf_ecg.errors import TfEcgInputError
 
-ModelBuilder = Callable[..., keras.Model]
+ModelBuilder = Callable[..., "keras.Model"]
 
+# Every registered name and the module that registers it: the names are known without
+# importing Keras (``tf-ecg models`` answers at once), a model's module is imported when it is built.
+CATALOGUE = {
+    "ribeiro_resnet": "ribeiro", "autoecg_single": "ribeiro", "autoecg_transfer": "ribeiro",
+    "inception1d": "inception1d", "inception1d_combined": "inception1d",
+    "pulse2pulse_generator": "pulse2pulse",
+    "mitbih_resnext": "mitbih_resnext", "kaggle_conv1d_baseline": "kaggle_conv1d",
+    "loo_conv1d": "loo_conv1d",
+    "effnetv2_ecg_l_xxxs": "effnetv2", "effnetv2_comparator_v5": "effnetv2",
+}
 _BUILDERS: dict[str, ModelBuilder] = {}
 _BASE_MODELS: dict[str, str] = {}
 
@@ -29,6 +41,8 @@ def register(name: str, base_model: str | None = None) -> Callable[[ModelBuilder
     def decorator(builder: ModelBuilder) -> ModelBuilder:
         if name in _BUILDERS:
             raise ValueError(f"model name {name!r} is registered twice")
+        if CATALOGUE.get(name) != builder.__module__.rsplit(".", 1)[-1]:
+            raise ValueError(f"model {name!r} of {builder.__module__} is not in tf_ecg.registry.CATALOGUE")
         _BUILDERS[name] = builder
         if base_model:
             _BASE_MODELS[name] = base_model
@@ -38,13 +52,15 @@ def register(name: str, base_model: str | None = None) -> Callable[[ModelBuilder
 
 
 def model_names() -> list[str]:
-    return sorted(_BUILDERS)
+    return sorted(CATALOGUE)
 
 
 def model_builder(name: str) -> ModelBuilder:
     """The builder registered as ``name`` (its keyword arguments are a recipe's model options)."""
-    if name not in _BUILDERS:
+    if name not in CATALOGUE:
         raise UnknownModelError(name)
+    if name not in _BUILDERS:
+        importlib.import_module(f"tf_ecg.models.{CATALOGUE[name]}")
     return _BUILDERS[name]
 
 

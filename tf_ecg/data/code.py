@@ -73,10 +73,24 @@ def read_labels(path: str | Path, classes=CLASSES) -> np.ndarray:
         table = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise ECGDataError(path, "empty CSV file") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ECGDataError(path, f"not a readable CSV file ({error})") from None
     missing = [c for c in classes if c not in table.columns]
     if missing:
         raise ECGDataError(path, f"missing class column(s) {missing}")
+    if table.empty:
+        raise ECGDataError(path, "no rows of labels")
     labels = table[list(classes)].to_numpy()
     if not np.isin(labels, (0, 1)).all():
         raise ECGDataError(path, "labels must be 0 or 1")
     return labels.astype(np.int64)
+
+
+def read_exams(tracings: h5py.Dataset, start: int, stop: int, path: str | Path) -> np.ndarray:
+    """Exams ``start:stop`` of an open tracings dataset as float32; a damaged file (a chunk
+    that cannot be read or decompressed) is an error naming it."""
+    try:
+        return np.asarray(tracings[start:stop], dtype=np.float32)
+    except (OSError, ValueError, TypeError) as error:
+        raise ECGDataError(path, f"exams {start}-{stop - 1} of {tracings.name!r} cannot be read "
+                                 f"(damaged file? {error})") from None

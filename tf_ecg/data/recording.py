@@ -8,6 +8,7 @@ that contradicts the file's own header is an error, never silently preferred.
 
 from __future__ import annotations
 
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +33,20 @@ class Recording:
         return self.signal.ndim == 3
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def read_npy_array(path: str | Path) -> np.ndarray:
+    """A ``.npy`` array (no pickled objects); a missing, truncated or garbled file is an
+    error naming it (numpy parses the header as Python literals: SyntaxError and TokenError too)."""
+    path = Path(path)
     if not path.is_file():
         raise ECGDataError(path, "file not found")
     try:
-        signal = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise ECGDataError(path, f"not a readable .npy array ({error})") from None
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, tokenize.TokenError) as error:
+        raise ECGDataError(path, f"not a readable .npy array ({type(error).__name__}: {error})") from None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    signal = read_npy_array(path)
     if signal.size == 0:
         raise ECGDataError(path, f"empty array (shape {signal.shape})")
     if not np.issubdtype(signal.dtype, np.number) or np.issubdtype(signal.dtype, np.complexfloating):

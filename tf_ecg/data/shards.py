@@ -169,6 +169,33 @@ def _label_layout(writers: dict) -> dict:
     return {"dtype": "int64" if label.dtype.kind in "iu" else "float32", "shape": list(label.shape)}
 
 
+def _check_manifest_layout(manifest: dict, path: Path) -> None:
+    """The fields readers use, with their types: a hand-edited or damaged manifest is named,
+    not met later as a KeyError."""
+    def require(condition, what: str) -> None:
+        if not condition:
+            raise ECGDataError(path, f"damaged manifest: {what}")
+
+    splits = manifest.get("splits")
+    require(isinstance(splits, dict) and set(splits) == set(SPLITS), f"'splits' must hold {list(SPLITS)}")
+    for split, content in splits.items():
+        require(isinstance(content, dict) and isinstance(content.get("examples"), int)
+                and isinstance(content.get("shards"), list), f"split {split!r} lacks 'examples' or 'shards'")
+        for shard in content["shards"]:
+            require(isinstance(shard, dict) and isinstance(shard.get("file"), str) and "/" not in shard["file"]
+                    and isinstance(shard.get("bytes"), int) and isinstance(shard.get("sha256"), str),
+                    f"a shard of split {split!r} lacks its file name, bytes or sha256")
+    require(isinstance(manifest.get("input_shape"), list) and all(isinstance(d, int) for d in manifest["input_shape"]),
+            "'input_shape' must be a list of integers")
+    require(isinstance(manifest.get("output_names"), list), "'output_names' must be a list")
+    require(isinstance(manifest.get("input_spec"), dict), "'input_spec' must be an object")
+    label = manifest.get("label")
+    require(isinstance(label, dict) and label.get("dtype") in ("int64", "float32") and isinstance(label.get("shape"), list),
+            "'label' must give dtype int64 or float32 and a shape")
+    require(isinstance(manifest.get("source"), dict) and isinstance(manifest["source"].get("name"), str),
+            "'source' must name the source")
+
+
 @contextmanager
 def naming_corrupt_shards(splits):
     """Inside: a TFRecord read error of sharded ``splits`` becomes an :class:`ECGDataError`
@@ -223,8 +250,12 @@ class ShardedSplits:
             manifest = json.loads(path.read_text())
         except json.JSONDecodeError as error:
             raise ECGDataError(path, f"not valid JSON ({error.msg}, line {error.lineno})") from None
-        if manifest.get("format") != FORMAT:
-            raise ECGDataError(path, f"format {manifest.get('format')!r}, expected {FORMAT!r}")
+        except UnicodeDecodeError:
+            raise ECGDataError(path, "not a text file") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+            raise ECGDataError(path, f"format {found!r}, expected {FORMAT!r}")
+        _check_manifest_layout(manifest, path)
         for split, content in manifest["splits"].items():
             for shard in content["shards"]:
                 file = directory / shard["file"]

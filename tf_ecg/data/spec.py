@@ -10,7 +10,6 @@ import numpy as np
 from tf_ecg.data.beats import beat_windows, minmax_scale
 from tf_ecg.data.conventions import MILLIVOLTS_PER_UNIT, lead_indices
 from tf_ecg.data.plausibility import FLAT_RANGE_MV, flat_leads
-from tf_ecg.data.resample import resample
 from tf_ecg.errors import ECGDataError
 
 
@@ -101,6 +100,8 @@ def prepare_windows(signal: np.ndarray, sampling_rate: float, lead_names, spec: 
     SavedModel (``tf_ecg.serving``); what is done here is what TensorFlow cannot express:
     resampling, R-peak detection, beat cutting. ``code_exam``: one window, any length.
     """
+    from tf_ecg.data.resample import resample  # here: scipy.signal takes a second to import, presets need none
+
     path = Path(path)
     signal = _checked_leads(signal, lead_names, spec, path)
     if spec.kind == "code_exam":  # whole exams at any rate -> 400 Hz (Ribeiro/CODE); padded in the graph

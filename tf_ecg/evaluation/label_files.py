@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tf_ecg.data.code import CLASSES, read_labels
+from tf_ecg.data.recording import read_npy_array
 from tf_ecg.errors import ECGDataError
 from tf_ecg.evaluation.metrics import multilabel_report
 from tf_ecg.models.ribeiro import TABLE2_THRESHOLDS
@@ -40,12 +41,10 @@ def evaluate_label_files(labels: str | Path, predictions: str | Path, thresholds
     reference = read_labels(labels, classes)
     predictions = Path(predictions)
     if predictions.suffix == ".npy":
-        if not predictions.is_file():
-            raise ECGDataError(predictions, "file not found")
-        try:
-            scores = np.load(predictions, allow_pickle=False).astype(float)
-        except (ValueError, OSError, EOFError, TypeError) as error:
-            raise ECGDataError(predictions, f"not a readable array of scores ({error})") from None
+        scores = read_npy_array(predictions)
+        if scores.dtype.kind not in "biuf":
+            raise ECGDataError(predictions, f"array of {scores.dtype}, expected scores (numbers)")
+        scores = scores.astype(float)
         if not np.isfinite(scores).all():
             raise ECGDataError(predictions, f"{int((~np.isfinite(scores)).sum())} NaN or infinite scores")
         if scores.size and (scores.min() < 0 or scores.max() > 1):

@@ -69,14 +69,23 @@ def cluster_task(runtime: RuntimeConfig) -> tuple[str, int] | None:
     if runtime.strategy != "multi-worker":
         return None
     try:
-        task = json.loads(os.environ["TF_CONFIG"])["task"]
-        return str(task["type"]), int(task["index"])
+        config = json.loads(os.environ["TF_CONFIG"])
+        task, cluster = config["task"], config["cluster"]
+        kind, index = str(task["type"]), int(task["index"])
     except KeyError:
         raise RunError(None, "runtime.strategy = 'multi-worker' needs TF_CONFIG with the cluster and this "
                              "process's task, e.g. {\"cluster\": {\"worker\": [\"host1:12345\", "
                              "\"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}") from None
     except (ValueError, TypeError):
         raise RunError(None, "TF_CONFIG is not the JSON of a cluster and a task") from None
+    if not isinstance(cluster, dict) or not all(isinstance(v, list) and v for v in cluster.values()):
+        raise RunError(None, "TF_CONFIG: cluster must map task types to non-empty lists of host:port")
+    if kind not in cluster:
+        raise RunError(None, f"TF_CONFIG: task type {kind!r} is not in the cluster (it has {sorted(cluster)})")
+    if not 0 <= index < len(cluster[kind]):
+        raise RunError(None, f"TF_CONFIG: task index {index} does not exist: the cluster's {kind!r} list has "
+                             f"{len(cluster[kind])} entries (index 0-{len(cluster[kind]) - 1})")
+    return kind, index
 
 
 def worker_directory(run_dir: Path, runtime: RuntimeConfig) -> Path:

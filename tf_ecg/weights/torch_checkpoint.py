@@ -19,6 +19,7 @@ import io
 import pickle
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -225,9 +226,18 @@ def read_torch_checkpoint(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise WeightFileError(path, "file not found")
-    if zipfile.is_zipfile(path):
-        return _read_zip_checkpoint(path)
-    return _read_legacy(path)
+    try:
+        if zipfile.is_zipfile(path):
+            return _read_zip_checkpoint(path)
+        return _read_legacy(path)
+    except DAMAGED_CHECKPOINT as error:
+        raise WeightFileError(path, f"damaged or not a torch checkpoint ({type(error).__name__}: {error})") from None
+
+
+# What reading a damaged or foreign file raises: zip and pickle framing, a member the archive
+# lacks (KeyError), truncated or garbled pickle opcodes and their arguments.
+DAMAGED_CHECKPOINT = (zipfile.BadZipFile, pickle.UnpicklingError, ValueError, EOFError, KeyError, IndexError,
+                      struct.error, zlib.error, OverflowError)
 
 
 def find_state_dict(checkpoint: Any, path: str | Path = "<checkpoint>") -> dict[str, np.ndarray]:

@@ -5,12 +5,13 @@ arrays plus an :class:`InputSpec` that tells inference how to prepare new record
 One module per data set registers its sources here; a source's keyword arguments are the
 schema of its recipe section (checked by :mod:`tf_ecg.config`). The DeepFake source needs
 the generator model, so it lives one floor up, in :mod:`tf_ecg.deepfake` (registered when
-``tf_ecg`` is imported).
+the catalogue is first asked for a source).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -86,11 +87,24 @@ def register_source(name: str) -> Callable[[SourceFn], SourceFn]:
     return decorator
 
 
+# Sources defined above the data floor, because they run a model (the DeepFake ECGs): their
+# modules register them when first asked for.
+_SOURCES_ABOVE = ("tf_ecg.deepfake",)
+
+
+def _register_sources_above() -> None:
+    for module in _SOURCES_ABOVE:
+        importlib.import_module(module)
+
+
 def source_names() -> list[str]:
+    _register_sources_above()
     return sorted(_SOURCES)
 
 
 def source_function(name: str) -> SourceFn:
+    if name not in _SOURCES:
+        _register_sources_above()
     if name not in _SOURCES:
         raise KeyError(f"unknown data source {name!r}; known: {source_names()}")
     return _SOURCES[name]
