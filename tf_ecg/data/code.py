@@ -50,12 +50,17 @@ def open_tracings(path: str | Path, dataset: str = "tracings", num_leads: int = 
         handle = h5py.File(path, "r")
     except OSError as error:
         raise ECGDataError(path, f"not a readable HDF5 file ({error})") from None
-    if dataset not in handle or not isinstance(handle[dataset], h5py.Dataset):
+    try:  # a damaged file can open and fail on its first lookup (HDF5 raises RuntimeError there)
+        found = dataset in handle and isinstance(handle[dataset], h5py.Dataset)
         keys = list(handle.keys())
+        tracings = handle[dataset] if found else None
+        shape = tracings.shape if found else None
+    except (OSError, RuntimeError, KeyError, ValueError) as error:
+        handle.close()
+        raise ECGDataError(path, f"damaged HDF5 file ({error})") from None
+    if not found:
         handle.close()
         raise ECGDataError(path, f"no dataset {dataset!r} (the file has {keys}){hint}")
-    tracings = handle[dataset]
-    shape = tracings.shape
     if len(shape) != 3 or shape[2] != num_leads or shape[0] == 0 or length is not None and shape[1] != length:
         handle.close()
         leads = f" with leads {', '.join(LEADS)}" if num_leads == len(LEADS) else ""
@@ -91,6 +96,6 @@ def read_exams(tracings: h5py.Dataset, start: int, stop: int, path: str | Path) 
     that cannot be read or decompressed) is an error naming it."""
     try:
         return np.asarray(tracings[start:stop], dtype=np.float32)
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, RuntimeError, ValueError, TypeError) as error:
         raise ECGDataError(path, f"exams {start}-{stop - 1} of {tracings.name!r} cannot be read "
                                  f"(damaged file? {error})") from None

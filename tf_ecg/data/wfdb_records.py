@@ -45,9 +45,14 @@ def read_header(path: str | Path) -> wfdb.Record:
     if not header.is_file():
         raise ECGDataError(header, "WFDB header not found")
     try:
-        return wfdb.rdheader(str(path))
+        record = wfdb.rdheader(str(path))
     except Exception as exc:  # noqa: BLE001 - wfdb raises many types for a bad header
         raise ECGDataError(header, f"unreadable WFDB header ({exc})") from None
+    if not record.n_sig or not record.file_name or not record.fmt:
+        raise ECGDataError(header, "the header declares no signals")
+    if not (record.fs or 0) > 0:
+        raise ECGDataError(header, f"sampling frequency {record.fs}: must be above 0")
+    return record
 
 
 def _check_signal_files(path: Path, header: wfdb.Record) -> None:
@@ -58,7 +63,7 @@ def _check_signal_files(path: Path, header: wfdb.Record) -> None:
             raise ECGDataError(dat, "signal file named by the header is missing")
         channels = [i for i, f in enumerate(header.file_name) if f == file_name]
         fmt = header.fmt[channels[0]]
-        if fmt not in BYTES_PER_SAMPLE:
+        if fmt not in BYTES_PER_SAMPLE or header.sig_len is None:  # no length promised: wfdb reads what is there
             continue
         offset = (header.byte_offset or [0] * header.n_sig)[channels[0]] or 0
         expected = int(np.ceil(header.sig_len * len(channels) * BYTES_PER_SAMPLE[fmt])) + offset
