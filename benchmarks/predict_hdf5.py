@@ -47,7 +47,7 @@ def main() -> None:
     import keras
 
     from tf_ecg import build_model
-    from tf_ecg.export import export_preset_model
+    from tf_ecg.saved_model import export_preset_model
 
     work = Path(args.work or tempfile.mkdtemp(prefix="tf_ecg_hdf5_"))
     work.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,7 @@ def main() -> None:
 
     from tf_ecg import build_model
     from tf_ecg.data.code15 import write_code15_layout
-    from tf_ecg.export import export_preset_model
+    from tf_ecg.saved_model import export_preset_model
 
     work = Path(args.work or tempfile.mkdtemp(prefix="tf_ecg_scale_"))
     keras.utils.set_random_seed(0)

@@ -11,7 +11,7 @@ import pytest
 import tf_ecg
 from tf_ecg.cli import main
 from tf_ecg.data.spec import InputSpec
-from tf_ecg.export import export_model
+from tf_ecg.saved_model import export_model
 from tf_ecg.serving import serving_contract, serving_model
 
 

@@ -11,7 +11,7 @@ from tf_ecg.cli import main
 from tf_ecg.data.glucose import DATE_SPLIT, cached_study_beats, study_beats
 from tf_ecg.errors import ECGDataError
 from tf_ecg.evaluation.glucose import evaluate_comparator, evaluate_supervised, reference_bank
-from tf_ecg.export import export_model
+from tf_ecg.saved_model import export_model
 from tf_ecg.predict import predict_file
 from tf_ecg.models.effnetv2 import make_divisible
 from tf_ecg.weights import find_state_dict, read_torch_checkpoint

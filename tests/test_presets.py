@@ -16,7 +16,7 @@ from tf_ecg.data.code import to_code_format
 from tf_ecg.data.wfdb_records import read_record
 from tf_ecg.errors import ECGDataError
 from tf_ecg.predict import predict_code_hdf5, predict_file
-from tf_ecg.presets import PRESETS, get_preset
+from tf_ecg.published import PRESETS, get_preset
 
 needs_torch = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed (optional)")
 CODE_ORDER = ["DI", "DII", "DIII", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]

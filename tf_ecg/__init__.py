@@ -1,4 +1,11 @@
-"""tf_ecg: faithful Keras 3 ports of five published ECG deep-learning systems."""
+"""tf_ecg: faithful Keras 3 ports of five published ECG deep-learning systems.
+
+The Python face (``tf_ecg.api``): :func:`train` a recipe, :func:`evaluate` a run, :func:`export`
+a run or a preset as a SavedModel, :func:`load` one and ``predict`` on any recording,
+:func:`presets` / :func:`load_preset` for the published models, :func:`synth` DeepFake ECGs,
+:func:`read_recording` in millivolts; :func:`build_model`, :func:`model_names` and
+:func:`load_original_weights` for the Keras models themselves.
+"""
 
 import os
 import platform
@@ -13,18 +20,22 @@ if platform.machine().lower() in ("x86_64", "amd64"):
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 __version__ = "0.1.0"
-__all__ = ["build_model", "model_names", "load_original_weights", "__version__"]
+__all__ = ["train", "evaluate", "export", "load", "presets", "load_preset", "synth", "read_recording",
+           "build_model", "model_names", "load_original_weights", "__version__"]
 
 # Imported on first use, so that `import tf_ecg` (and `tf-ecg --help`, `presets`, `models`)
 # does not start TensorFlow; the modules below import it.
-_LAZY = {"build_model": "tf_ecg.building", "model_names": "tf_ecg.registry",
+_LAZY = {**{name: "tf_ecg.api" for name in ("train", "evaluate", "export", "load", "presets", "load_preset",
+                                            "synth", "read_recording")},
+         "build_model": "tf_ecg.building", "model_names": "tf_ecg.registry",
          "load_original_weights": "tf_ecg.weights"}
 
 
 def __getattr__(name: str):
     if name not in _LAZY:
         raise AttributeError(f"module 'tf_ecg' has no attribute {name!r}")
-    require_tensorflow()
+    if _LAZY[name] in ("tf_ecg.building", "tf_ecg.weights"):
+        require_tensorflow()
     import importlib
 
     value = getattr(importlib.import_module(_LAZY[name]), name)

@@ -82,7 +82,7 @@ def _print_report(report: dict) -> None:
 def cmd_quickstart(args) -> int:
     from tf_ecg.config import load_recipe, recipes_dir
     from tf_ecg.data.paths import check_output_dir, data_root
-    from tf_ecg.export import export_run, is_tf_ecg_export
+    from tf_ecg.saved_model import export_run, is_tf_ecg_export
     from tf_ecg.training.trainer import train
 
     started = time.time()
@@ -105,30 +105,27 @@ def cmd_quickstart(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from tf_ecg.config import load_recipe
-    from tf_ecg.training.trainer import train
+    from tf_ecg.api import train
 
-    recipe = load_recipe(args.recipe, _overrides(args))
-    run_dir = Path(args.run_dir or f"runs/{recipe.name}")
-    result = train(recipe, run_dir, data_root=args.data_root, restart=args.restart, minutes=args.minutes)
+    result = train(args.recipe, args.run_dir, data_root=args.data_root, overrides=_overrides(args),
+                   minutes=args.minutes, restart=args.restart)
     if result.paused:
-        print(f"paused after {args.minutes:g} minutes; the same command resumes the run in {run_dir}")
+        print(f"paused after {args.minutes:g} minutes; the same command resumes the run in {result.run_dir}")
         return 3
-    print(f"Test metrics ({recipe.name}, {result.seconds:.0f} s):")
+    print(f"Test metrics ({result.run_dir.name}, {result.seconds:.0f} s):")
     _print_report(result.test_report)
-    print(f"run directory: {run_dir}")
+    print(f"run directory: {result.run_dir}")
     return 0
 
 
 def cmd_evaluate_files(args) -> int:
-    from tf_ecg.evaluation.label_files import evaluate_label_files
-
+    from tf_ecg.api import evaluate
     from tf_ecg.data.paths import check_new_file
     from tf_ecg.evaluation.metrics import strict_json
 
     if args.out:
         check_new_file(args.out, "report")
-    report = evaluate_label_files(args.labels, args.predictions, args.thresholds)
+    report = evaluate(labels=args.labels, predictions=args.predictions, thresholds=args.thresholds)
     print(f"{args.predictions} against {args.labels} (n = {report['n']}):")
     print(f"  {'class':>6}  precision  recall  specificity     F1    AUC")
     for name, s in report["per_class"].items():
@@ -149,9 +146,9 @@ def cmd_evaluate(args) -> int:
         raise ECGDataError(None, "evaluate needs a run directory, or --labels and --predictions")
     if args.out:
         raise ECGDataError(args.out, "--out goes with --labels; a run's report is written into the run directory")
-    from tf_ecg.training.trainer import evaluate_run
+    from tf_ecg.api import evaluate
 
-    report = evaluate_run(args.run_dir, args.which, args.split, args.data_root)
+    report = evaluate(args.run_dir, which=args.which, split=args.split, data_root=args.data_root)
     print(f"{args.split} metrics of {report['model']}:")
     _print_report(report)
     if not report["data_matches_run"]:
@@ -162,42 +159,37 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from tf_ecg.export import export_preset, export_run
+    from tf_ecg.api import export
 
-    if args.preset:
-        if args.run_dir:
-            raise ECGDataError(args.run_dir, "give a run directory or --preset, not both")
-        out = export_preset(args.preset, args.weights, Path(args.out or f"saved_models/{args.preset}"),
-                            data_root=args.data_root)
-    else:
-        if not args.run_dir:
-            raise ECGDataError(None, "export needs a run directory, or --preset NAME --weights FILE")
-        if args.weights:
-            raise ECGDataError(args.weights, "--weights goes with --preset; a run exports its own weights")
-        run_dir = Path(args.run_dir)
-        out = export_run(run_dir, Path(args.out or f"saved_models/{run_dir.name}"), args.which, args.data_root)
+    if not args.preset and not args.run_dir:
+        raise ECGDataError(None, "export needs a run directory, or --preset NAME --weights FILE")
+    if not args.preset and args.weights:
+        raise ECGDataError(args.weights, "--weights goes with --preset; a run exports its own weights")
+    out = export(args.run_dir, args.out, preset=args.preset, weights=args.weights, which=args.which,
+                 data_root=args.data_root)
     print(f"SavedModel written to {out}")
     return 0
 
 
 def cmd_predict(args) -> int:
+    from tf_ecg.api import load
     from tf_ecg.data.paths import check_new_file
     from tf_ecg.evaluation.metrics import strict_json
-    from tf_ecg.predict import HDF5_SUFFIXES, predict_code_hdf5, predict_file
+    from tf_ecg.predict import HDF5_SUFFIXES
 
     if Path(args.input).suffix in HDF5_SUFFIXES:
         if not args.out:
             raise ECGDataError(args.input, "an HDF5 file of exams needs --out scores.npy or scores.csv")
-        summary = predict_code_hdf5(args.saved_model, args.input, args.out, args.dataset,
-                                    sampling_rate=args.sampling_rate or 400, units=args.units or "mV",
-                                    batch_size=args.batch_size)
+        summary = load(args.saved_model).predict_hdf5(args.input, args.out, args.dataset,
+                                                      sampling_rate=args.sampling_rate or 400,
+                                                      units=args.units or "mV", batch_size=args.batch_size)
         print(json.dumps(summary, indent=2))
         return 0
     if args.out:
         check_new_file(args.out, "predictions")
         if Path(args.out).suffix != ".json":
             raise ECGDataError(args.out, "the outputs of one recording are written to a .json file")
-    result = predict_file(args.saved_model, args.input, args.sampling_rate, args.units, args.batch_size)
+    result = load(args.saved_model).predict(args.input, args.sampling_rate, args.units, args.batch_size)
     if args.out:
         Path(args.out).write_text(strict_json(result))
     print(json.dumps({"input": result["input"], "windows": len(result["outputs"]),
@@ -206,12 +198,13 @@ def cmd_predict(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from tf_ecg.presets import PRESETS, get_preset
+    from tf_ecg.api import presets
+    from tf_ecg.published import get_preset
 
     if args.name:
         print(json.dumps(get_preset(args.name).to_dict(), indent=2))
         return 0
-    for preset in PRESETS.values():
+    for preset in map(get_preset, presets()):
         spec = preset.input_spec
         leads = ",".join(spec.display_leads())
         print(f"{preset.name:32} {preset.model:24} {spec.sampling_rate:g} Hz x {spec.length}, {leads}, "
@@ -297,14 +290,11 @@ def cmd_leave_one_out(args) -> int:
 
 
 def cmd_synth(args) -> int:
-    from tf_ecg.deepfake import check_synth_output, generate_ecgs, write_ecgs
+    from tf_ecg.api import synth
 
-    check_synth_output(args.out, args.n, args.format, args.start_id)  # before the work
-    if args.batch_size < 1:
-        raise ECGDataError(None, f"--batch-size must be positive, got {args.batch_size}")
-    ecgs = generate_ecgs(args.n, seed=args.seed, batch_size=args.batch_size)
-    files = write_ecgs(ecgs, args.out, args.format, args.start_id)
-    print(f"{args.n} DeepFake ECGs (leads I, II, V1-V6, 500 Hz, uV) written to {args.out} ({len(files)} files)")
+    synth(args.n, seed=args.seed, out=args.out, file_format=args.format, batch_size=args.batch_size,
+          start_id=args.start_id)
+    print(f"{args.n} DeepFake ECGs (leads I, II, V1-V6, 500 Hz, uV) written to {args.out}")
     return 0
 
 

@@ -28,7 +28,7 @@ from tf_ecg.data.plausibility import amplitude_warning, flat_leads
 from tf_ecg.data.spec import InputSpec, check_not_flat, model_lead_names, prepare_windows
 from tf_ecg.errors import ECGDataError, ImplausibleInputWarning
 from tf_ecg.evaluation.glucose import beat_decisions, recording_decision
-from tf_ecg.export import ExportedModel, load_exported
+from tf_ecg.saved_model import ExportedModel, load_exported
 
 HDF5_SUFFIXES = (".hdf5", ".h5", ".hdf")
 
@@ -82,7 +82,7 @@ def _input_warnings(recording, spec: InputSpec) -> list[str]:
 
 
 def predict_file(saved_model_dir: str | Path, input_path: str | Path, sampling_rate: float | None = None,
-                 units: str | None = None, batch_size: int = 64) -> dict:
+                 units: str | None = None, batch_size: int = 64, exported: ExportedModel | None = None) -> dict:
     """Per window (or beat) outputs of an exported model on one recording, plus a summary.
 
     ``sampling_rate`` / ``units``: what a file without a header holds (a ``.npy``, a
@@ -90,7 +90,7 @@ def predict_file(saved_model_dir: str | Path, input_path: str | Path, sampling_r
     models: microvolts, as Apple Watch files are). A ``.npy`` holds a (samples, leads)
     signal or ready windows (n, length, leads) at the model's rate.
     """
-    exported = load_exported(saved_model_dir)
+    exported = exported or load_exported(saved_model_dir)  # ``exported``: already loaded (tf_ecg.load)
     metadata = exported.metadata
     spec = InputSpec(**metadata["input_spec"])
     if units is None and spec.units != "mV" and Path(input_path).suffix == ".npy":

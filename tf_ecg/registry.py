@@ -52,6 +52,7 @@ def register(name: str, base_model: str | None = None) -> Callable[[ModelBuilder
 
 
 def model_names() -> list[str]:
+    """The names :func:`tf_ecg.build_model` knows (``tf-ecg models``), sorted; Keras is not imported."""
     return sorted(CATALOGUE)
 
 

@@ -84,9 +84,9 @@ def is_comparator(model: keras.Model) -> bool:
 def export_preset(name: str, weights: str | Path | None, out_dir: str | Path, data_root=None,
                   bank_seed: int = 0) -> Path:
     """A SavedModel from an original's own weight file, described by preset ``name``
-    (``tf_ecg.presets``); the metadata is that of an exported run: input spec, serving
+    (``tf_ecg.published``); the metadata is that of an exported run: input spec, serving
     contract, outputs, task, thresholds, plus the preset and the weight file's sha256."""
-    from tf_ecg.presets import get_preset
+    from tf_ecg.published import get_preset
 
     preset = get_preset(name)
     check_output_dir(out_dir, is_tf_ecg_export, what="SavedModel")  # before the work
@@ -107,7 +107,7 @@ def export_preset(name: str, weights: str | Path | None, out_dir: str | Path, da
 def export_preset_model(name: str, model: keras.Model, out_dir: str | Path, weights: dict | None = None,
                         data_root=None, bank_seed: int = 0) -> Path:
     """Export ``model`` (weights already in place) as preset ``name`` serves it."""
-    from tf_ecg.presets import get_preset
+    from tf_ecg.published import get_preset
 
     preset = get_preset(name)
     spec = preset.input_spec

@@ -1,0 +1,272 @@
+"""The Python face of tf_ecg: what ``tf-ecg`` does, as functions a notebook calls.
+
+Every command of the CLI is a thin shell over one of these (``tf_ecg.cli``), so a notebook
+and a terminal get the same checks, files and errors. They are exported as ``tf_ecg.train``,
+``tf_ecg.evaluate``, ... (imported on first use, so ``import tf_ecg`` stays fast).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from tf_ecg import require_tensorflow
+from tf_ecg.config import Recipe, load_recipe
+from tf_ecg.data.recording import Recording, read_recording as _read_recording
+from tf_ecg.data.spec import InputSpec
+from tf_ecg.errors import ECGDataError
+
+
+def train(recipe: str | Path | Recipe, run_dir: str | Path | None = None, *, data_root: str | Path | None = None,
+          epochs: int | None = None, overrides: dict | None = None, minutes: float | None = None,
+          restart: bool = False, verbose: int = 2):
+    """Train a recipe into a run directory; calling it again on the same directory resumes.
+
+    Args:
+        recipe: a recipe file, a packaged recipe's name (``"quickstart_mitbih"``; see
+            ``tf_ecg/recipes/``) or a loaded :class:`tf_ecg.config.Recipe`.
+        run_dir: where the run is written (default ``runs/<recipe name>``): resolved recipe,
+            ``run.json``, TensorBoard logs, ``best.keras`` / ``final.keras``, ``history.csv``,
+            test report and test outputs.
+        data_root: the folder holding ``mitdb/``, ``ptbxl/``, ... (default ``$TF_ECG_DATA_ROOT``).
+        epochs: replaces ``training.epochs``.
+        overrides: recipe values by dotted key, e.g. ``{"training.batch_size": 64}``.
+        minutes: start no epoch after this many minutes; the run is then paused
+            (``result.paused``) and the same call continues it.
+        restart: replace an earlier run in ``run_dir``.
+        verbose: Keras' progress output (0 silent, 1 bar, 2 a line per epoch).
+
+    Returns:
+        :class:`tf_ecg.training.trainer.TrainingResult`: ``run_dir``, the trained ``model``
+        (the kept one: best or final), the ``splits``, the ``test_report`` (None while
+        paused) and the ``seconds`` taken.
+    """
+    require_tensorflow()
+    from tf_ecg.training.trainer import train as run_training
+
+    overrides = dict(overrides or {})
+    if epochs is not None:
+        overrides["training.epochs"] = epochs
+    if isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe.path, {**recipe.overrides, **overrides}) if overrides else recipe
+    else:
+        recipe = load_recipe(recipe, overrides)
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / recipe.name
+    return run_training(recipe, run_dir, data_root=data_root, restart=restart, minutes=minutes, verbose=verbose)
+
+
+def evaluate(run_dir: str | Path | None = None, *, which: str = "best", split: str = "test",
+             data_root: str | Path | None = None, labels: str | Path | None = None,
+             predictions: str | Path | None = None, thresholds: str | None = None) -> dict:
+    """Score a finished run on one split, or a file of predictions against a file of labels.
+
+    Args:
+        run_dir: a run directory: ``<which>.keras`` is scored on ``split`` rebuilt from the
+            run's recipe; ``evaluate_<which>_<split>.json`` and plots are written into it.
+        which: ``"best"`` or ``"final"``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        data_root: where the run's data set is.
+        labels, predictions: instead of a run: a 0/1 labels CSV (e.g. CODE's
+            ``gold_standard.csv``) and 0/1 predictions (CSV) or sigmoid scores (``.npy``).
+        thresholds: for ``.npy`` scores: ``"table2"`` (Ribeiro's), one value, or one per class.
+
+    Returns:
+        The report: per-class Se, +P, specificity, F1 (and AUC for scores), macro averages,
+        confusion matrix (classification) or MAE / RMSE / R² per target (regression); a run's
+        report says whether the data match those the run recorded (``data_matches_run``).
+    """
+    if labels is not None or predictions is not None:
+        if labels is None or predictions is None or run_dir is not None:
+            raise ECGDataError(None, "evaluate takes a run directory, or labels and predictions together")
+        from tf_ecg.evaluation.label_files import evaluate_label_files
+
+        return evaluate_label_files(labels, predictions, thresholds)
+    if run_dir is None:
+        raise ECGDataError(None, "evaluate needs a run directory, or labels and predictions")
+    require_tensorflow()
+    from tf_ecg.training.trainer import evaluate_run
+
+    return evaluate_run(run_dir, which, split, data_root)
+
+
+def export(run_dir: str | Path | None = None, out: str | Path | None = None, *, preset: str | None = None,
+           weights: str | Path | None = None, which: str = "best", data_root: str | Path | None = None) -> Path:
+    """Export a run, or an original's weight file through a preset, as a SavedModel.
+
+    The SavedModel takes windows in millivolts at the model's rate (scaling and normalisation
+    inside it) and carries its input contract, outputs and thresholds in
+    ``assets.extra/tf_ecg.json``; :func:`load` and ``tf-ecg predict`` serve it.
+
+    Args:
+        run_dir: a finished run directory (exports ``<which>.keras``).
+        out: the SavedModel folder (default ``saved_models/<run or preset name>``); it must
+            be new, empty or an earlier tf_ecg export.
+        preset: instead of a run: a preset name (:func:`presets`).
+        weights: with ``preset``: the original's weight file (``.hdf5``, ``.pth``, ``.pt``).
+        which: ``"best"`` or ``"final"`` (runs).
+        data_root: where a comparator's reference beats are read from.
+
+    Returns:
+        The SavedModel folder.
+    """
+    require_tensorflow()
+    from tf_ecg.saved_model import export_preset, export_run
+
+    if preset is not None:
+        if run_dir is not None:
+            raise ECGDataError(run_dir, "give a run directory or a preset, not both")
+        return export_preset(preset, weights, Path(out or f"saved_models/{preset}"), data_root=data_root)
+    if run_dir is None:
+        raise ECGDataError(None, "export needs a run directory, or a preset and its weights")
+    if weights is not None:
+        raise ECGDataError(weights, "weights go with a preset; a run exports its own weights")
+    run_dir = Path(run_dir)
+    return export_run(run_dir, Path(out or f"saved_models/{run_dir.name}"), which, data_root)
+
+
+class Predictor:
+    """An exported model, loaded once, predicting on recordings in any format or on arrays.
+
+    Attributes:
+        input_spec: the model's input contract (rate, window, leads, units, normalisation).
+        output_names: the classes or targets, in output order.
+        task: ``"multiclass"``, ``"multilabel"``, ``"binary"``, ``"regression"``,
+            ``"comparator"`` or ``"generator"``.
+    """
+
+    def __init__(self, saved_model: str | Path):
+        require_tensorflow()
+        from tf_ecg.saved_model import load_exported
+
+        self.path = Path(saved_model)
+        self.exported = load_exported(saved_model)
+        self.metadata = self.exported.metadata
+        self.input_spec = InputSpec(**self.metadata["input_spec"])
+        self.output_names = list(self.metadata["output_names"])
+        self.task = self.metadata["task"]
+
+    def predict(self, recording: str | Path | np.ndarray, sampling_rate: float | None = None,
+                units: str | None = None, batch_size: int = 64) -> dict:
+        """Outputs per window (or beat) of one recording, and the recording's summary.
+
+        Args:
+            recording: a WFDB record, an Apple Watch / Apple Health CSV, a ``.npy`` file, or an
+                array: ``(samples, leads)`` or ready windows ``(n, length, leads)``.
+            sampling_rate: what a file or array without a header holds (default: the model's).
+            units: what a file or array without a header holds (default: the model's, mV;
+                the glucose models: µV).
+            batch_size: windows per call of the model.
+
+        Returns:
+            ``outputs`` (per window: probabilities or values), ``positions`` (start sample or
+            R peak of each window), ``predicted`` (classes), ``summary`` (votes, majority, mean
+            value...), ``warnings`` (e.g. an amplitude implausible in the declared units).
+        """
+        from tf_ecg.predict import predict_file
+
+        if isinstance(recording, np.ndarray):
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "array.npy"
+                np.save(path, recording)
+                result = predict_file(self.path, path, sampling_rate, units, batch_size, exported=self.exported)
+                result["input"] = f"array of shape {recording.shape}"
+                return result
+        return predict_file(self.path, recording, sampling_rate, units, batch_size, exported=self.exported)
+
+    def predict_hdf5(self, path: str | Path, out: str | Path, dataset: str = "tracings", sampling_rate: float = 400,
+                     units: str = "mV", batch_size: int = 32) -> dict:
+        """Scores of every exam of a CODE-format HDF5 file, streamed to ``out`` (``.npy`` or
+        ``.csv``); exams with a flat lead are skipped (NaN rows) and listed in the report."""
+        from tf_ecg.predict import predict_code_hdf5
+
+        return predict_code_hdf5(self.path, path, out, dataset, sampling_rate, units, batch_size)
+
+
+def load(saved_model: str | Path) -> Predictor:
+    """Load a SavedModel exported by tf_ecg (:func:`export`, ``tf-ecg export``) for predictions."""
+    return Predictor(saved_model)
+
+
+def presets() -> list[str]:
+    """The names of the presets: the published models tf_ecg serves (``tf-ecg presets``)."""
+    from tf_ecg.published import preset_names
+
+    return preset_names()
+
+
+@dataclass
+class LoadedPreset:
+    """A preset's Keras model with the original's weights, and its contract.
+
+    Attributes:
+        model: the Keras model (raw outputs: ``preset.outputs`` says logits, probabilities or values).
+        input_spec: what the model takes: rate, window length, leads in order, units, normalisation.
+        preset: the whole preset (outputs, task, thresholds, weight source).
+    """
+    model: object
+    input_spec: InputSpec
+    preset: object
+
+
+def load_preset(name: str, weights: str | Path | None = None) -> LoadedPreset:
+    """The Keras model of preset ``name`` with an original's weights in it.
+
+    Args:
+        name: a preset name (:func:`presets`).
+        weights: the original's weight file; the DeepFake generator's comes with its package.
+    """
+    require_tensorflow()
+    from tf_ecg.building import build_model
+    from tf_ecg.errors import WeightFileError
+    from tf_ecg.published import get_preset
+    from tf_ecg.weights import load_original_weights
+
+    preset = get_preset(name)
+    if weights is None:
+        if preset.model != "pulse2pulse_generator":
+            raise WeightFileError(None, f"preset {name!r} needs weights: {preset.weights.file} ({preset.weights.where})")
+        from tf_ecg.deepfake import generator_checkpoint
+
+        weights = generator_checkpoint()
+    model = load_original_weights(build_model(preset.model, **preset.options), weights)
+    return LoadedPreset(model, preset.input_spec, preset)
+
+
+def synth(n: int, *, seed: int = 0, out: str | Path | None = None, file_format: str = "wfdb",
+          batch_size: int = 32, start_id: int = 0, progress: bool = True) -> np.ndarray:
+    """DeepFake ECGs from the Keras port of the Pulse2Pulse generator (official weights).
+
+    Args:
+        n: how many 10-second ECGs.
+        seed: the noise seed (the same seed gives the same ECGs).
+        out: also write them here, as WFDB records (``file_format="wfdb"``) or ``.npy`` files.
+        batch_size: ECGs per generator call.
+        start_id: the number of the first file written.
+
+    Returns:
+        ``(n, 5000, 8)`` float32: leads I, II, V1-V6 at 500 Hz, in microvolts.
+    """
+    require_tensorflow()
+    from tf_ecg.deepfake import check_synth_output, generate_ecgs, write_ecgs
+
+    if out is not None:
+        check_synth_output(out, n, file_format, start_id)  # before the work
+    ecgs = generate_ecgs(n, seed=seed, batch_size=batch_size, progress=progress)
+    if out is not None:
+        write_ecgs(ecgs, out, file_format, start_id)
+    return ecgs
+
+
+def read_recording(path: str | Path, sampling_rate: float | None = None, units: str | None = None) -> Recording:
+    """One recording in millivolts: a WFDB record, an Apple Watch / Apple Health CSV or a
+    ``.npy`` (which needs ``sampling_rate``; ``units`` default mV).
+
+    Returns:
+        :class:`tf_ecg.data.recording.Recording`: ``signal`` (samples, leads) in mV,
+        ``sampling_rate``, ``leads`` (names, or None for a ``.npy``), ``units`` declared.
+    """
+    return _read_recording(path, sampling_rate, units)
