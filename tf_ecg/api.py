@@ -12,16 +12,21 @@ from pathlib import Path
 
 import numpy as np
 
+from typing import TYPE_CHECKING
+
 from tf_ecg import require_tensorflow
 from tf_ecg.config import Recipe, load_recipe
 from tf_ecg.data.recording import Recording, read_recording as _read_recording
 from tf_ecg.data.spec import InputSpec
 from tf_ecg.errors import ECGDataError
 
+if TYPE_CHECKING:
+    from tf_ecg.training.trainer import TrainingResult
+
 
 def train(recipe: str | Path | Recipe, run_dir: str | Path | None = None, *, data_root: str | Path | None = None,
           epochs: int | None = None, overrides: dict | None = None, minutes: float | None = None,
-          restart: bool = False, verbose: int = 2):
+          restart: bool = False, verbose: int = 2) -> TrainingResult:
     """Train a recipe into a run directory; calling it again on the same directory resumes.
 
     Args:
@@ -39,9 +44,8 @@ def train(recipe: str | Path | Recipe, run_dir: str | Path | None = None, *, dat
         verbose: Keras' progress output (0 silent, 1 bar, 2 a line per epoch).
 
     Returns:
-        :class:`tf_ecg.training.trainer.TrainingResult`: ``run_dir``, the trained ``model``
-        (the kept one: best or final), the ``splits``, the ``test_report`` (None while
-        paused) and the ``seconds`` taken.
+        The run: ``run_dir``, the trained ``model`` (the kept one: best or final), the
+        ``splits``, the ``test_report`` (None while paused) and the ``seconds`` taken.
     """
     require_tensorflow()
     from tf_ecg.training.trainer import train as run_training
@@ -68,8 +72,8 @@ def evaluate(run_dir: str | Path | None = None, *, which: str = "best", split: s
         which: ``"best"`` or ``"final"``.
         split: ``"train"``, ``"val"`` or ``"test"``.
         data_root: where the run's data set is.
-        labels, predictions: instead of a run: a 0/1 labels CSV (e.g. CODE's
-            ``gold_standard.csv``) and 0/1 predictions (CSV) or sigmoid scores (``.npy``).
+        labels: instead of a run: a 0/1 labels CSV (e.g. CODE's ``gold_standard.csv``).
+        predictions: with ``labels``: 0/1 predictions (CSV) or sigmoid scores (``.npy``).
         thresholds: for ``.npy`` scores: ``"table2"`` (Ribeiro's), one value, or one per class.
 
     Returns:
