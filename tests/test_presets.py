@@ -210,8 +210,9 @@ def test_weight_file_of_another_model_and_truncated_files(originals, tmp_path, c
     assert main(["export", "--preset", "glucose_supervised", "--weights", str(truncated),
                  "--out", str(tmp_path / "never")]) == 2
     assert "cut.pth" in capsys.readouterr().err
-    assert main(["export", "--preset", "ribeiro_code", "--out", str(tmp_path / "never")]) == 2
-    assert "preset 'ribeiro_code' needs --weights: model.hdf5" in capsys.readouterr().err
+    assert main(["export", "--preset", "e18_inception1d_regressor", "--out", str(tmp_path / "never")]) == 2
+    assert "preset 'e18_inception1d_regressor' has no public weight file: give --weights hr_model.pth" \
+        in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
 
 

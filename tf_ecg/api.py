@@ -221,21 +221,19 @@ def load_preset(name: str, weights: str | Path | None = None) -> LoadedPreset:
 
     Args:
         name: a preset name (:func:`presets`).
-        weights: the original's weight file; the DeepFake generator's comes with its package.
+        weights: the original's weight file, or a URL; default: the preset's published file,
+            fetched into ``$TF_ECG_CACHE`` (default ``~/.cache/tf_ecg``) and checked by sha256
+            (Ribeiro's ``model.hdf5`` from Zenodo, the glucose checkpoints), or the DeepFake
+            generator's packaged file.
     """
     require_tensorflow()
     from tf_ecg.building import build_model
-    from tf_ecg.errors import WeightFileError
     from tf_ecg.published import get_preset
+    from tf_ecg.saved_model import preset_weight_file
     from tf_ecg.weights import load_original_weights
 
     preset = get_preset(name)
-    if weights is None:
-        if preset.model != "pulse2pulse_generator":
-            raise WeightFileError(None, f"preset {name!r} needs weights: {preset.weights.file} ({preset.weights.where})")
-        from tf_ecg.deepfake import generator_checkpoint
-
-        weights = generator_checkpoint()
+    weights = preset_weight_file(name, weights)
     model = load_original_weights(build_model(preset.model, **preset.options), weights)
     return LoadedPreset(model, preset.input_spec, preset)
 

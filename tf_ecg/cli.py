@@ -386,7 +386,8 @@ def parser() -> argparse.ArgumentParser:
                                        "as a SavedModel")
     export.add_argument("run_dir", nargs="?")
     export.add_argument("--preset", help="a preset name (tf-ecg presets)")
-    export.add_argument("--weights", help="with --preset: the original's weight file (.hdf5, .pth, .pt)")
+    export.add_argument("--weights", help="with --preset: the original's weight file (.hdf5, .pth, .pt) or its URL; "
+                        "default: the preset's published file, fetched into $TF_ECG_CACHE and checked by sha256")
     export.add_argument("--out", help="SavedModel folder (default saved_models/<run or preset name>)")
     export.add_argument("--which", choices=("best", "final"), default="best")
     data_root_option(export)

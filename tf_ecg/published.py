@@ -23,6 +23,7 @@ CODE_EXAM = InputSpec("code_exam", 400, 4096, list(STANDARD_LEADS), 12, normalis
 E18_WINDOW = InputSpec("segment", 500, 5000, E18_LEADS, 8)
 GLUCOSE_BEAT = InputSpec("glucose_beat", 512, 384, ["I"], 1, normalisation="none", units="uV")
 GLUCOSE_REPOSITORY = "github.com/Jiazxu/ecg_glucose_comparator (checkpoints/)"
+GLUCOSE_RAW = "https://raw.githubusercontent.com/Jiazxu/ecg_glucose_comparator/main/checkpoints"
 
 
 class UnknownPresetError(TfEcgInputError):
@@ -36,6 +37,8 @@ class WeightSource:
     file: str                 # the file name users have
     where: str                # where it is published, or who makes it
     sha256: str | None = None  # of the published file; None where nothing is published (a user's own training)
+    url: str | None = None     # where tf_ecg fetches it from when no file is given (None: not public)
+    member: str | None = None  # the file inside the archive at ``url``
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("ribeiro_code", "Ribeiro et al. 2020 ResNet: 6 ECG abnormalities from a 12-lead CODE exam",
            "ribeiro_resnet", CODE_EXAM, RIBEIRO_CLASSES, "multilabel", "probabilities",
            WeightSource("keras_hdf5", "model.hdf5",
-                        "Zenodo 10.5281/zenodo.3625017, model.zip -> model/model.hdf5 (sha256 not recorded: "
-                        "the file is not reachable from the machines this library is built on)"),
+                        "Zenodo 10.5281/zenodo.3625017 (record 3765717), model.zip -> model/model.hdf5 (sha256 "
+                        "not recorded: the file is not reachable from the machines this library is built on; "
+                        "the first download records it)",
+                        url="https://zenodo.org/records/3765717/files/model.zip", member="model/model.hdf5"),
            6_425_638, thresholds=RIBEIRO_TABLE2_THRESHOLDS,
            notes="thresholds: Table 2 of the paper (a class is positive when its output is > its threshold)"),
     Preset("autoecg_transfer", "autoECG transfer model: normal vs abnormal from a 12-lead CODE exam",
@@ -98,12 +103,14 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("glucose_supervised", "EfficientNetV2-1D: fasting vs after glucose, per beat and per recording",
            "effnetv2_ecg_l_xxxs", GLUCOSE_BEAT, ["fast", "glucose"], "binary", "probabilities",
            WeightSource("torch_state_dict", "effnetv2_ecg_l_xxxs_20240111_epoch150_1e-4.pth", GLUCOSE_REPOSITORY,
-                        "065eea47d3c9145ca095990f55efe98ed5335c86655e3444349c5ccee1628025"),
+                        "065eea47d3c9145ca095990f55efe98ed5335c86655e3444349c5ccee1628025",
+                        url=f"{GLUCOSE_RAW}/effnetv2_ecg_l_xxxs_20240111_epoch150_1e-4.pth"),
            9_333, thresholds=0.5, notes="a recording is glucose when at least half of its beats are"),
     Preset("glucose_comparator", "EfficientNetV2-1D siamese comparator against an embedded reference bank",
            "effnetv2_comparator_v5", GLUCOSE_BEAT, ["fast", "glucose"], "comparator", "probabilities",
            WeightSource("torch_state_dict", "effnetv2_ecg_comparator_v5_l_xxxs_20240111_epoch100_4e-3.pth",
-                        GLUCOSE_REPOSITORY, "4e0f9905f4815c5c34b033f22707cb9dc1703db1bf6d6b6b4959b5f55b912c9f"),
+                        GLUCOSE_REPOSITORY, "4e0f9905f4815c5c34b033f22707cb9dc1703db1bf6d6b6b4959b5f55b912c9f",
+                        url=f"{GLUCOSE_RAW}/effnetv2_ecg_comparator_v5_l_xxxs_20240111_epoch100_4e-3.pth"),
            9_717, thresholds=0.5,
            notes="export needs --data-root: the bank is 50 fast + 50 glucose beats drawn (seed 0) from the "
                  "training dates, as the evaluation draws it; a beat is fast when it is 'same' as more fast "

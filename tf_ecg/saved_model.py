@@ -90,18 +90,34 @@ def export_preset(name: str, weights: str | Path | None, out_dir: str | Path, da
 
     preset = get_preset(name)
     check_output_dir(out_dir, is_tf_ecg_export, what="SavedModel")  # before the work
-    if weights is None:
-        if preset.model != "pulse2pulse_generator":
-            raise WeightFileError(None, f"preset {name!r} needs --weights: {preset.weights.file} "
-                                        f"({preset.weights.where})")
-        from tf_ecg.deepfake import generator_checkpoint
-
-        weights = generator_checkpoint()
+    weights = preset_weight_file(name, weights)
     model = load_original_weights(build_model(preset.model, **preset.options), weights)
     digest = sha256_of(weights)
     provenance = {"file": str(Path(weights).resolve()), "sha256": digest,
                   "published_file": preset.weights.sha256 is not None and digest == preset.weights.sha256}
     return export_preset_model(name, model, out_dir, provenance, data_root, bank_seed)
+
+
+def preset_weight_file(name: str, weights: str | Path | None) -> Path:
+    """The weight file of preset ``name``: ``weights`` as given (a path, or a URL fetched into
+    the cache), else the preset's published file (fetched, checked against its sha256), else
+    the generator's packaged file; a preset with no public file needs ``weights``."""
+    from tf_ecg.published import get_preset
+    from tf_ecg.weights.fetch import fetch_weights
+
+    source = get_preset(name).weights
+    if weights is not None and str(weights).startswith(("http://", "https://")):
+        return fetch_weights(str(weights), Path(str(weights).split("?")[0]).name or source.file)
+    if weights is not None:
+        return Path(weights)
+    if source.url is not None:
+        return fetch_weights(source.url, source.file, source.sha256, source.member)
+    if get_preset(name).model == "pulse2pulse_generator":
+        from tf_ecg.deepfake import generator_checkpoint
+
+        return generator_checkpoint()
+    raise WeightFileError(None, f"preset {name!r} has no public weight file: give --weights {source.file} "
+                                f"({source.where})")
 
 
 def export_preset_model(name: str, model: keras.Model, out_dir: str | Path, weights: dict | None = None,

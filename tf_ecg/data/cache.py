@@ -20,7 +20,8 @@ from typing import Callable
 
 import pandas as pd
 
-CACHE_ENV = "TF_ECG_CACHE"
+from tf_ecg.data.paths import cache_root
+
 BESIDE_DATA = ".tf_ecg_cache"
 
 
@@ -29,8 +30,7 @@ def cache_dir(data_dir: Path) -> Path:
     beside = Path(data_dir) / BESIDE_DATA
     if _writable(beside if beside.is_dir() else Path(data_dir)):
         return beside
-    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "tf_ecg")
-    return root / f"{Path(data_dir).name}-{hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]}"
+    return cache_root() / f"{Path(data_dir).name}-{hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:12]}"
 
 
 def _writable(folder: Path) -> bool:

@@ -85,3 +85,9 @@ def sha256_of(path: str | os.PathLike, progress=None) -> str:
             if progress is not None:
                 progress(len(block))
     return digest.hexdigest()
+
+
+def cache_root() -> Path:
+    """tf_ecg's cache folder: ``$TF_ECG_CACHE``, default ``~/.cache/tf_ecg`` (measured label
+    tables, downloaded weights)."""
+    return Path(os.environ.get("TF_ECG_CACHE") or Path.home() / ".cache" / "tf_ecg")
