@@ -96,26 +96,39 @@ def evaluate(run_dir: str | Path | None = None, *, which: str = "best", split: s
 
 
 def export(run_dir: str | Path | None = None, out: str | Path | None = None, *, preset: str | None = None,
-           weights: str | Path | None = None, which: str = "best", data_root: str | Path | None = None) -> Path:
-    """Export a run, or an original's weight file through a preset, as a SavedModel.
+           weights: str | Path | None = None, which: str = "best", data_root: str | Path | None = None,
+           file_format: str = "saved_model", quantize: str = "none",
+           calibration_data: str | Path | np.ndarray | None = None) -> Path:
+    """Export a run, or an original's weight file through a preset, as a SavedModel, a LiteRT
+    (``.tflite``) or an ONNX file.
 
-    The SavedModel takes windows in millivolts at the model's rate (scaling and normalisation
-    inside it) and carries its input contract, outputs and thresholds in
-    ``assets.extra/tf_ecg.json``; :func:`load` and ``tf-ecg predict`` serve it.
+    Every format takes windows in millivolts at the model's rate (scaling and normalisation
+    inside it) and carries its input contract, outputs and thresholds (SavedModel:
+    ``assets.extra/tf_ecg.json``; LiteRT / ONNX: ``<file>.json``); :func:`load` and
+    ``tf-ecg predict`` serve a SavedModel.
 
     Args:
         run_dir: a finished run directory (exports ``<which>.keras``).
-        out: the SavedModel folder (default ``saved_models/<run or preset name>``); it must
-            be new, empty or an earlier tf_ecg export.
+        out: the SavedModel folder (default ``saved_models/<run or preset name>``; it must
+            be new, empty or an earlier tf_ecg export), or the ``.tflite`` / ``.onnx`` file.
         preset: instead of a run: a preset name (:func:`presets`).
-        weights: with ``preset``: the original's weight file (``.hdf5``, ``.pth``, ``.pt``).
+        weights: with ``preset``: the original's weight file (``.hdf5``, ``.pth``, ``.pt``) or
+            its URL; default: the preset's published file, fetched and checked.
         which: ``"best"`` or ``"final"`` (runs).
-        data_root: where a comparator's reference beats are read from.
+        data_root: where a comparator's reference beats (and a run's training split) are read from.
+        file_format: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
+        quantize: LiteRT only: ``"none"``, ``"dynamic"`` or ``"int8"``.
+        calibration_data: for ``int8``: serving windows ``(n, length, leads)`` in mV (an array
+            or a ``.npy``); default for a run: 256 windows of its training split.
 
     Returns:
-        The SavedModel folder.
+        The SavedModel folder or the exported file.
     """
     require_tensorflow()
+    if file_format != "saved_model":
+        return _export_edge(run_dir, out, preset, weights, which, data_root, file_format, quantize, calibration_data)
+    if quantize != "none" or calibration_data is not None:
+        raise ECGDataError(None, "--quantize and --calibration-data go with --format tflite")
     from tf_ecg.saved_model import export_preset, export_run
 
     if preset is not None:
@@ -128,6 +141,44 @@ def export(run_dir: str | Path | None = None, out: str | Path | None = None, *, 
         raise ECGDataError(weights, "weights go with a preset; a run exports its own weights")
     run_dir = Path(run_dir)
     return export_run(run_dir, Path(out or f"saved_models/{run_dir.name}"), which, data_root)
+
+
+def _export_edge(run_dir, out, preset, weights, which, data_root, file_format, quantize, calibration_data) -> Path:
+    """A SavedModel in a temporary folder, converted (tf_ecg.edge)."""
+    import tempfile
+
+    from tf_ecg.data.recording import read_npy_array
+    from tf_ecg.edge import SUFFIXES, check_edge_request, export_edge
+
+    name = preset or (Path(run_dir).name if run_dir is not None else "model")
+    out = check_edge_request(out or f"saved_models/{name}{SUFFIXES.get(file_format, '')}", file_format, quantize)
+    representative = None
+    if quantize == "int8":
+        if calibration_data is not None:
+            representative = (read_npy_array(calibration_data) if not isinstance(calibration_data, np.ndarray)
+                              else calibration_data)
+        elif run_dir is not None:
+            representative = _training_windows(run_dir, data_root)
+        else:
+            raise ECGDataError(None, "--quantize int8 of a preset needs --calibration-data WINDOWS.npy "
+                                     "(serving windows in mV)")
+    with tempfile.TemporaryDirectory() as folder:
+        saved = export(run_dir, Path(folder) / "saved_model", preset=preset, weights=weights, which=which,
+                       data_root=data_root)
+        return export_edge(saved, out, file_format, quantize, representative)
+
+
+def _training_windows(run_dir, data_root, count: int = 256) -> np.ndarray:
+    """``count`` windows of a run's training split (a seeded draw), as the serving signature takes them."""
+    from tf_ecg.data.sources import load_source
+    from tf_ecg.serving import serving_windows
+    from tf_ecg.training.trainer import load_run_recipe
+
+    recipe = load_run_recipe(run_dir)
+    splits = load_source(recipe.data, data_root)
+    x = splits.train[0]
+    rows = np.sort(np.random.default_rng(recipe.training.seed).permutation(len(x))[:count])
+    return serving_windows(x[rows], splits.input_spec)
 
 
 class Predictor:

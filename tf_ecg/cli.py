@@ -166,8 +166,9 @@ def cmd_export(args) -> int:
     if not args.preset and args.weights:
         raise ECGDataError(args.weights, "--weights goes with --preset; a run exports its own weights")
     out = export(args.run_dir, args.out, preset=args.preset, weights=args.weights, which=args.which,
-                 data_root=args.data_root)
-    print(f"SavedModel written to {out}")
+                 data_root=args.data_root, file_format=args.format, quantize=args.quantize,
+                 calibration_data=args.calibration_data)
+    print(f"{'SavedModel' if args.format == 'saved_model' else args.format} written to {out}")
     return 0
 
 
@@ -390,6 +391,12 @@ def parser() -> argparse.ArgumentParser:
                         "default: the preset's published file, fetched into $TF_ECG_CACHE and checked by sha256")
     export.add_argument("--out", help="SavedModel folder (default saved_models/<run or preset name>)")
     export.add_argument("--which", choices=("best", "final"), default="best")
+    export.add_argument("--format", choices=("saved_model", "tflite", "onnx"), default="saved_model",
+                        help="a SavedModel folder, a LiteRT .tflite or an ONNX file (the preprocessing goes along)")
+    export.add_argument("--quantize", choices=("none", "dynamic", "int8"), default="none",
+                        help="LiteRT: int8 weights (dynamic) or weights and activations (int8, calibrated)")
+    export.add_argument("--calibration-data", metavar="WINDOWS.npy",
+                        help="int8: serving windows (n, length, leads) in mV; default for a run: its training split")
     data_root_option(export)
 
     predict = add("predict", cmd_predict, "run an exported model on a WFDB record, Apple Watch CSV, .npy, "

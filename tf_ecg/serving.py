@@ -51,6 +51,19 @@ class ServingPreprocessing(layers.Layer):
         return (input_shape[0], self.spec.length, input_shape[-1])
 
 
+def serving_windows(model_inputs: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Windows in the model's units (a training split's arrays) as the serving signature takes
+    them, in millivolts (the inverse of the graph's unit scaling; min-max scaled arrays stay
+    min-max scaled). Representative data for int8 calibration."""
+    x = np.asarray(model_inputs, dtype=np.float32).copy()
+    scale = MILLIVOLTS_PER_UNIT[spec.units]
+    if spec.kind == "glucose_beat":  # the RR interval is not scaled by the graph
+        x[:, :-1] *= scale
+    else:
+        x *= scale
+    return x
+
+
 def central_fit(x, length: int):
     """Exams of any length -> ``length`` samples: zero-padded on both sides (the extra sample
     on the right), or their central part; as ``tf_ecg.data.code.to_code_format``."""
