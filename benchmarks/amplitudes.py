@@ -21,11 +21,11 @@ from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import write_result  # noqa: E402
-from tf_ecg.data.applewatch import read_applewatch_csv  # noqa: E402
+from tf_ecg.data.formats.applewatch import read_applewatch_csv  # noqa: E402
 from tf_ecg.data.conventions import to_millivolts  # noqa: E402
 from tf_ecg.data.plausibility import (FLAT_RANGE_MV, PLAUSIBLE_AMPLITUDE_MV, lead_ranges,  # noqa: E402
                                       recording_amplitude)
-from tf_ecg.data.wfdb_records import read_record  # noqa: E402
+from tf_ecg.data.formats.wfdb_records import read_record  # noqa: E402
 
 
 def _recordings(root: Path):

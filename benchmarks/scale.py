@@ -4,7 +4,7 @@ converted to shards, trained from and predicted on, every step in a fresh proces
 Usage: python benchmarks/scale.py [--sizes 2000 8000] [--work DIR] [--steps 5]
 
 For each size the script writes a synthetic data set in the CODE-15% layout
-(``tf_ecg.data.code15.write_code15_layout``: exams.csv plus one exams_part0.hdf5, rows
+(``tf_ecg.data.formats.code15.write_code15_layout``: exams.csv plus one exams_part0.hdf5, rows
 shuffled, padding and empty rows), then measures the peak resident memory (VmHWM of the
 process) of
 
@@ -38,7 +38,7 @@ def train_child(shards: str, steps: int) -> None:
     import keras
 
     from tf_ecg import build_model
-    from tf_ecg.data.shards import ShardedSplits
+    from tf_ecg.data.formats.shards import ShardedSplits
 
     splits = ShardedSplits.open(shards, shuffle_buffer=1024)
     data = splits.dataset("train", BATCH, shuffle=True, seed=0, drop_remainder=True)
@@ -73,7 +73,7 @@ def main() -> None:
     import keras
 
     from tf_ecg import build_model
-    from tf_ecg.data.code15 import write_code15_layout
+    from tf_ecg.data.formats.code15 import write_code15_layout
     from tf_ecg.saved_model import export_preset_model
 
     work = Path(args.work or tempfile.mkdtemp(prefix="tf_ecg_scale_"))
@@ -112,7 +112,7 @@ def main() -> None:
     ratio = min(run["training"]["pipeline_samples_per_second"] / run["training"]["train_step_samples_per_second"]
                 for run in runs)
     write_result("scale", {
-        "data": "synthetic CODE-15% layout (tf_ecg.data.code15.write_code15_layout), one part file per size",
+        "data": "synthetic CODE-15% layout (tf_ecg.data.formats.code15.write_code15_layout), one part file per size",
         "model": "ribeiro_resnet (random weights), batch 64; prediction: ribeiro_code preset SavedModel",
         "runs": runs, "peak_rss_growth_small_to_large": growth,
         "pipeline_over_train_step": round(ratio, 1),

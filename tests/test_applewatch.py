@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tf_ecg.data.applewatch import list_glucose_recordings, read_applewatch_csv
+from tf_ecg.data.formats.applewatch import list_glucose_recordings, read_applewatch_csv
 from tf_ecg.errors import ECGDataError
 
 HEALTH_HEADER = """Name,Jane Doe

@@ -4,7 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tf_ecg.data import code
+from tf_ecg.data.formats import code
 from tf_ecg.errors import ECGDataError
 
 

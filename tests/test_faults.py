@@ -87,7 +87,7 @@ from test_errors import beat_model  # noqa: E402,F401  (an exported 360 Hz, 2-le
 
 @pytest.fixture(scope="module")
 def record_100(mitdb_dir):
-    from tf_ecg.data.wfdb_records import read_record
+    from tf_ecg.data.formats.wfdb_records import read_record
 
     return read_record(mitdb_dir / "100").signal[:360 * 60]  # one minute, mV
 

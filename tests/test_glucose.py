@@ -146,7 +146,7 @@ def test_presets_predict_on_apple_health_exports(originals, shared_data, supervi
         assert predict_file(saved, in_millivolts)["predicted"] == result["predicted"]
 
     # the served comparator (its bank inside) gives the evaluation's per-beat and recording decisions
-    from tf_ecg.data.applewatch import read_applewatch_csv
+    from tf_ecg.data.formats.applewatch import read_applewatch_csv
     from tf_ecg.data.glucose import trimmed_beats
     from tf_ecg.evaluation.glucose import bank_comparisons, beat_decisions, recording_decision
 

@@ -12,8 +12,8 @@ from conftest import write_record
 from test_keras_hdf5 import write_tf_keras2_model_file
 from tf_ecg import build_model
 from tf_ecg.cli import main
-from tf_ecg.data.code import to_code_format
-from tf_ecg.data.wfdb_records import read_record
+from tf_ecg.data.formats.code import to_code_format
+from tf_ecg.data.formats.wfdb_records import read_record
 from tf_ecg.errors import ECGDataError
 from tf_ecg.predict import predict_code_hdf5, predict_file
 from tf_ecg.published import PRESETS, get_preset

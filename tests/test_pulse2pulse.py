@@ -83,7 +83,7 @@ def test_generate_ecgs_is_seeded_and_in_microvolts():
 @pytest.mark.parametrize("file_format", ["wfdb", "npy"])
 def test_synth_command_writes_readable_records(tmp_path, file_format):
     from tf_ecg.cli import main
-    from tf_ecg.data.wfdb_records import read_record
+    from tf_ecg.data.formats.wfdb_records import read_record
 
     out = tmp_path / "synth"
     assert main(["synth", "--n", "3", "--seed", "5", "--out", str(out), "--format", file_format]) == 0

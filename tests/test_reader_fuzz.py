@@ -50,25 +50,25 @@ def read_raises_only_input_errors(read, path: Path) -> None:
 # ---------------------------------------------------------------- readers, as the library uses them
 
 def read_wfdb(path: Path, fixtures) -> None:
-    from tf_ecg.data.wfdb_records import read_record
+    from tf_ecg.data.formats.wfdb_records import read_record
 
     read_record(path.with_suffix(""))
 
 
 def read_apple_csv(path: Path, fixtures) -> None:
-    from tf_ecg.data.applewatch import read_applewatch_csv
+    from tf_ecg.data.formats.applewatch import read_applewatch_csv
 
     read_applewatch_csv(path)
 
 
 def read_npy(path: Path, fixtures) -> None:
-    from tf_ecg.data.recording import read_recording
+    from tf_ecg.data.formats.recording import read_recording
 
     read_recording(path, sampling_rate=100)
 
 
 def read_hdf5(path: Path, fixtures) -> None:
-    from tf_ecg.data.code import open_tracings, read_exams
+    from tf_ecg.data.formats.code import open_tracings, read_exams
 
     handle, tracings = open_tracings(path, num_leads=12)
     with handle:
@@ -100,7 +100,7 @@ def read_weights(path: Path, fixtures) -> None:
 
 
 def read_manifest(path: Path, fixtures) -> None:
-    from tf_ecg.data.shards import ShardedSplits
+    from tf_ecg.data.formats.shards import ShardedSplits
 
     ShardedSplits.open(path.parent)
 
@@ -124,7 +124,7 @@ def real(shared_data, originals, mitdb_dir, tmp_path_factory):
     """The real bytes each reader is fed damaged, and what the readers need beside them."""
     import tf_ecg
     from tf_ecg.data.sources.shards import write_source_shards
-    from tf_ecg.data.wfdb_records import read_record
+    from tf_ecg.data.formats.wfdb_records import read_record
 
     ptbxl = shared_data / "ptbxl" / "records100" / "00000"
     folder = tmp_path_factory.mktemp("real")

@@ -1,5 +1,5 @@
 """TFRecord shards: CODE-15% read by exam_id into shards, any source converted, and
-training that streams them (tf_ecg.data.shards, tf_ecg.data.code15, the shards source)."""
+training that streams them (tf_ecg.data.formats.shards, tf_ecg.data.formats.code15, the shards source)."""
 
 import json
 import re
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from tf_ecg.cli import main
-from tf_ecg.data.code import CLASSES
-from tf_ecg.data.code15 import read_exams, write_code15_layout
-from tf_ecg.data.shards import ShardedSplits, encode_signal, int16_step_limit
+from tf_ecg.data.formats.code import CLASSES
+from tf_ecg.data.formats.code15 import read_exams, write_code15_layout
+from tf_ecg.data.formats.shards import ShardedSplits, encode_signal, int16_step_limit
 from tf_ecg.data.sources import load_source
 from tf_ecg.data.sources.shards import write_source_shards
 from tf_ecg.errors import ECGDataError, OutputPathError

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from tf_ecg.cli import main
-from tf_ecg.data.recording import read_recording
+from tf_ecg.data.formats.recording import read_recording
 from tf_ecg.predict import predict_file
 from tf_ecg.config import load_recipe
 from tf_ecg.training.trainer import train
@@ -146,7 +146,7 @@ def test_predict_resamples_a_recording_to_the_model_rate(mitdb_dir, recipe_file,
     model's rate) and the same majority class as the 360 Hz original."""
     from conftest import write_record
     from tf_ecg.data.resample import resample
-    from tf_ecg.data.wfdb_records import read_record
+    from tf_ecg.data.formats.wfdb_records import read_record
 
     run_dir, saved = tmp_path / "run", tmp_path / "saved"
     assert main(["train", str(recipe_file), "--data-root", str(mitdb_dir.parent), "--run-dir", str(run_dir),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tf_ecg.data import mitbih
-from tf_ecg.data.wfdb_records import read_record
+from tf_ecg.data.formats.wfdb_records import read_record
 from tf_ecg.errors import ECGDataError
 from conftest import write_record
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from tf_ecg import require_tensorflow
 from tf_ecg.config import Recipe, load_recipe
-from tf_ecg.data.recording import Recording, read_recording as _read_recording
+from tf_ecg.data.formats.recording import Recording, read_recording as _read_recording
 from tf_ecg.data.spec import InputSpec
 from tf_ecg.errors import ECGDataError
 
@@ -147,7 +147,7 @@ def _export_edge(run_dir, out, preset, weights, which, data_root, file_format, q
     """A SavedModel in a temporary folder, converted (tf_ecg.edge)."""
     import tempfile
 
-    from tf_ecg.data.recording import read_npy_array
+    from tf_ecg.data.formats.recording import read_npy_array
     from tf_ecg.edge import SUFFIXES, check_edge_request, export_edge
 
     name = preset or (Path(run_dir).name if run_dir is not None else "model")
@@ -319,7 +319,7 @@ def read_recording(path: str | Path, sampling_rate: float | None = None, units: 
     ``.npy`` (which needs ``sampling_rate``; ``units`` default mV).
 
     Returns:
-        :class:`tf_ecg.data.recording.Recording`: ``signal`` (samples, leads) in mV,
+        :class:`tf_ecg.data.formats.recording.Recording`: ``signal`` (samples, leads) in mV,
         ``sampling_rate``, ``leads`` (names, or None for a ``.npy``), ``units`` declared.
     """
     return _read_recording(path, sampling_rate, units)

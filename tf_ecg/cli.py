@@ -240,7 +240,7 @@ def cmd_heartbeats(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from tf_ecg.data.shards import verify_shards
+    from tf_ecg.data.formats.shards import verify_shards
 
     report = verify_shards(args.directory)
     print(f"{report['directory']}: all {report['shards']} shards ({report['bytes'] / 2 ** 20:.1f} MiB) "

@@ -116,25 +116,44 @@ def _onnx(saved_model: Path, metadata: dict) -> bytes:
     return model.SerializeToString()
 
 
-def run_tflite(path: str | Path, windows: np.ndarray) -> np.ndarray:
-    """The outputs of a ``.tflite`` file on ``windows`` (with the LiteRT interpreter, or
-    TensorFlow's where ai-edge-litert is not installed)."""
+def tflite_runner(path: str | Path):
+    """A callable running a ``.tflite`` file on windows (the LiteRT interpreter, or TensorFlow's
+    where ai-edge-litert is not installed), loaded once; tensors are resized per batch shape."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         from tensorflow.lite import Interpreter
     interpreter = Interpreter(model_path=str(path))
     (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
-    interpreter.resize_tensor_input(source["index"], windows.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(source["index"], np.asarray(windows, dtype=np.float32))
-    interpreter.invoke()
-    return np.array(interpreter.get_tensor(target["index"]))
+    shape = None
+
+    def run(windows: np.ndarray) -> np.ndarray:
+        nonlocal shape
+        if windows.shape != shape:
+            interpreter.resize_tensor_input(source["index"], windows.shape)
+            interpreter.allocate_tensors()
+            shape = windows.shape
+        interpreter.set_tensor(source["index"], np.asarray(windows, dtype=np.float32))
+        interpreter.invoke()
+        return np.array(interpreter.get_tensor(target["index"]))
+
+    return run
 
 
-def run_onnx(path: str | Path, windows: np.ndarray) -> np.ndarray:
-    """The outputs of an ``.onnx`` file on ``windows`` (onnxruntime, CPU)."""
+def onnx_runner(path: str | Path):
+    """A callable running an ``.onnx`` file on windows (onnxruntime, CPU), loaded once."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: np.asarray(windows, dtype=np.float32)})[0]
+    name = session.get_inputs()[0].name
+    return lambda windows: session.run(None, {name: np.asarray(windows, dtype=np.float32)})[0]
+
+
+def run_tflite(path: str | Path, windows: np.ndarray) -> np.ndarray:
+    """The outputs of a ``.tflite`` file on ``windows``."""
+    return tflite_runner(path)(windows)
+
+
+def run_onnx(path: str | Path, windows: np.ndarray) -> np.ndarray:
+    """The outputs of an ``.onnx`` file on ``windows``."""
+    return onnx_runner(path)(windows)

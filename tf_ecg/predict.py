@@ -1,7 +1,7 @@
 """Predictions of an exported model: one recording in any format, or a CODE HDF5 file.
 
 ``predict_file`` reads a WFDB record, an Apple Watch / Apple Health CSV or a ``.npy``
-(``tf_ecg.data.recording``: millivolts, the file's own rate and leads), prepares windows
+(``tf_ecg.data.formats.recording``: millivolts, the file's own rate and leads), prepares windows
 as training did (``tf_ecg.data.spec.prepare_windows``) and summarises the model's outputs
 per recording. ``predict_code_hdf5`` streams the exams of a CODE-format HDF5 file in
 batches to an (N, classes) ``.npy`` or ``.csv`` without holding the file in memory.
@@ -20,10 +20,10 @@ import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from tf_ecg.data.code import SAMPLING_RATE as CODE_RATE, open_tracings, read_exams
+from tf_ecg.data.formats.code import SAMPLING_RATE as CODE_RATE, open_tracings, read_exams
 from tf_ecg.data.conventions import to_millivolts, unit_name
 from tf_ecg.data.paths import check_new_file
-from tf_ecg.data.recording import read_recording
+from tf_ecg.data.formats.recording import read_recording
 from tf_ecg.data.plausibility import amplitude_warning, flat_leads
 from tf_ecg.data.spec import InputSpec, check_not_flat, model_lead_names, prepare_windows
 from tf_ecg.errors import ECGDataError, ImplausibleInputWarning

@@ -66,7 +66,7 @@ def serving_windows(model_inputs: np.ndarray, spec: InputSpec) -> np.ndarray:
 
 def central_fit(x, length: int):
     """Exams of any length -> ``length`` samples: zero-padded on both sides (the extra sample
-    on the right), or their central part; as ``tf_ecg.data.code.to_code_format``."""
+    on the right), or their central part; as ``tf_ecg.data.formats.code.to_code_format``."""
     have = tf.shape(x)[1]
 
     def crop():

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tf_ecg.data.applewatch import SAMPLING_RATE, list_glucose_recordings, read_applewatch_csv
+from tf_ecg.data.formats.applewatch import SAMPLING_RATE, list_glucose_recordings, read_applewatch_csv
 from tf_ecg.errors import ECGDataError
 
 BEFORE_R, AFTER_R = 128, 255

@@ -10,7 +10,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from tf_ecg.data.beats import beat_windows
-from tf_ecg.data.wfdb_records import read_annotations, read_record
+from tf_ecg.data.formats.wfdb_records import read_annotations, read_record
 from tf_ecg.errors import ECGDataError
 
 SAMPLING_RATE = 360

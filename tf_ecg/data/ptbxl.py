@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tf_ecg.data.wfdb_records import read_record
+from tf_ecg.data.formats.wfdb_records import read_record
 from tf_ecg.errors import ECGDataError
 
 LEADS = ("I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6")

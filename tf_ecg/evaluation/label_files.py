@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tf_ecg.data.code import CLASSES, read_labels
-from tf_ecg.data.recording import read_npy_array
+from tf_ecg.data.formats.code import CLASSES, read_labels
+from tf_ecg.data.formats.recording import read_npy_array
 from tf_ecg.errors import ECGDataError
 from tf_ecg.evaluation.metrics import multilabel_report
 from tf_ecg.models.ribeiro import TABLE2_THRESHOLDS

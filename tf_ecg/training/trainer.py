@@ -22,7 +22,7 @@ import numpy as np
 
 from tf_ecg.config import Recipe, TrainingConfig, differences, load_recipe
 from tf_ecg.data.pipelines import pairs_from_halves
-from tf_ecg.data.shards import naming_corrupt_shards
+from tf_ecg.data.formats.shards import naming_corrupt_shards
 from tf_ecg.data.sources import Splits, load_source
 from tf_ecg.errors import ECGDataError, OutputPathError, RecipeError, RunError
 from tf_ecg.evaluation.metrics import evaluation_report, strict_json

@@ -28,7 +28,7 @@ _SOURCES: dict[str, SourceFn] = {}
 @dataclass
 class Splits:
     """Train / val / test held as arrays (in memory or memory-mapped). A source too large
-    for that returns :class:`tf_ecg.data.shards.ShardedSplits`, which answers the same
+    for that returns :class:`tf_ecg.data.formats.shards.ShardedSplits`, which answers the same
     questions (``dataset``, ``example_shape``, ``example_input``, ``target_median``,
     ``fingerprint``) from TFRecord shards."""
     train: tuple[np.ndarray, np.ndarray]

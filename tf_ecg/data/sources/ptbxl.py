@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from tf_ecg.data import code, ptbxl
+from tf_ecg.data import ptbxl
+from tf_ecg.data.formats import code
 from tf_ecg.data.cache import cached_table
 from tf_ecg.data.intervals import INTERVALS, MEASUREMENT, failure_counts, interval_table
 from tf_ecg.data.paths import dataset_dir

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tf_ecg.data.code import CLASSES
-from tf_ecg.data.code15 import CODE15_SPEC, code15_examples
+from tf_ecg.data.formats.code import CLASSES
+from tf_ecg.data.formats.code15 import CODE15_SPEC, code15_examples
 from tf_ecg.data.paths import data_root as resolve_root, dataset_dir
-from tf_ecg.data.shards import ShardedSplits, examples_from_splits, write_shards
+from tf_ecg.data.formats.shards import ShardedSplits, examples_from_splits, write_shards
 from tf_ecg.data.sources import load_source, register_source, source_names
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tf_ecg.data.applewatch import SAMPLING_RATE as APPLE_WATCH_RATE, read_applewatch_csv
+from tf_ecg.data.formats.applewatch import SAMPLING_RATE as APPLE_WATCH_RATE, read_applewatch_csv
 from tf_ecg.data.conventions import to_millivolts, unit_name
-from tf_ecg.data.wfdb_records import read_header, read_record, record_path
+from tf_ecg.data.formats.wfdb_records import read_header, read_record, record_path
 from tf_ecg.errors import ECGDataError
 
 

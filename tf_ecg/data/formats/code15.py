@@ -7,7 +7,7 @@ are not in ``exams.csv``'s order, its last row is zero padding (exam_id 0) and s
 tracings are all zeros: exams are joined by exam_id, never by position, and rows that
 match no exam or hold no signal are skipped and counted. The label columns come in the
 order 1dAVb, RBBB, LBBB, SB, ST, AF and are taken by name into the paper's order
-(:data:`tf_ecg.data.code.CLASSES`).
+(:data:`tf_ecg.data.formats.code.CLASSES`).
 
 Splits are by patient (all exams of a patient in one split), drawn with a seed; see
 docs/deviations.md for why this differs from the original's last-2 %-of-the-file rule.
@@ -24,7 +24,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from tf_ecg.data.code import CLASSES, LEADS, LENGTH, SAMPLING_RATE, open_tracings
+from tf_ecg.data.formats.code import CLASSES, LEADS, LENGTH, SAMPLING_RATE, open_tracings
 from tf_ecg.data.spec import InputSpec
 from tf_ecg.errors import ECGDataError
 
