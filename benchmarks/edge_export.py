@@ -1,4 +1,4 @@
-"""Every preset and the two quickstarts exported to LiteRT (float32, int8) and ONNX: file size,
+"""Every preset and the two quickstarts exported to LiteRT (float32, dynamic, int8) and ONNX: file size,
 largest difference to the SavedModel on real inputs, int8 accuracy beside float32 where labels
 exist, and single-window latency of each runtime on this CPU.
 
@@ -17,6 +17,7 @@ Usage: python benchmarks/edge_export.py --data-root ../shared/data   -> results/
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -113,8 +114,9 @@ def _measure(saved: Path, folder: Path, calibration, evaluation, labels, task: s
     served = load(saved)
     reference = served.exported(evaluation)
     row = {"saved_model": {"ms_per_window": _latency_ms(served.exported, evaluation[:1])}}
-    for key, file_format, quantize in (("tflite_float32", "tflite", "none"), ("tflite_int8", "tflite", "int8"),
-                                       ("onnx", "onnx", "none")):
+    spread = float(reference.max() - reference.min()) or 1.0
+    for key, file_format, quantize in (("tflite_float32", "tflite", "none"), ("tflite_dynamic", "tflite", "dynamic"),
+                                       ("tflite_int8", "tflite", "int8"), ("onnx", "onnx", "none")):
         out = folder / f"{saved.name}-{key}.{'onnx' if file_format == 'onnx' else 'tflite'}"
         try:
             export_edge(saved, out, file_format, quantize, calibration if quantize == "int8" else None)
@@ -123,7 +125,9 @@ def _measure(saved: Path, folder: Path, calibration, evaluation, labels, task: s
             continue
         run = (onnx_runner if file_format == "onnx" else tflite_runner)(out)
         outputs = run(evaluation)
-        entry = {"bytes": out.stat().st_size, "max_abs_difference": float(np.abs(outputs - reference).max()),
+        difference = float(np.abs(outputs - reference).max())
+        entry = {"bytes": out.stat().st_size, "max_abs_difference": difference,
+                 "max_difference_over_output_range": difference / spread,
                  "ms_per_window": _latency_ms(run, evaluation[:1])}
         if labels is not None:
             entry.update(_task_score(outputs, labels, task))
@@ -157,11 +161,40 @@ def _quickstart(folder: Path, root: Path | None) -> tuple[Path, np.ndarray, np.n
     return saved, calibration, serving_windows(test_x[rows], splits.input_spec), test_y[rows], load(saved).task
 
 
+def markdown_table(results: dict) -> str:
+    """The README's table, from a results file (so no figure is typed by hand)."""
+    lines = ["| model | weights | runtime | size | max difference to the SavedModel (of the output range) | "
+             "accuracy / MAE | ms per window |", "|---|---|---|---|---|---|---|"]
+    rows = {**results["presets"], **results["quickstarts"]}
+    for name, row in rows.items():
+        for key in ("saved_model", "tflite_float32", "tflite_dynamic", "tflite_int8", "onnx"):
+            entry = row.get(key, {})
+            if "error" in entry:
+                lines.append(f"| {name} | {row.get('weights', 'trained here')} | {key} | - | {entry['error'][:80]} | - | - |")
+                continue
+            size = f"{entry['bytes'] / 2 ** 20:.2f} MiB" if "bytes" in entry else "-"
+            difference = (f"{entry['max_abs_difference']:.2g} ({entry['max_difference_over_output_range']:.1e})"
+                          if "max_abs_difference" in entry else "-")
+            score = entry.get("accuracy", entry.get("mae", "-"))
+            score = f"{score:.2%}" if "accuracy" in entry else (f"{score:.2f}" if score != "-" else "-")
+            lines.append(f"| {name} | {row.get('weights', 'trained here')} | {key} | {size} | {difference} | "
+                         f"{score} | {entry.get('ms_per_window', '-')} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--data-root")
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--table", action="store_true", help="print the README table of results/edge_export.json")
     args = parser.parse_args()
+    if args.table:
+        from results_io import RESULTS
+
+        print(markdown_table(json.loads((RESULTS / "edge_export.json").read_text())["results"]))
+        return
+    if not args.data_root:
+        parser.error("--data-root is required")
     root = Path(args.data_root)
     results = {"evaluation_windows": "see the module text", "presets": {}, "quickstarts": {}}
     with tempfile.TemporaryDirectory() as tmp:

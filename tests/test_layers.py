@@ -81,6 +81,22 @@ def test_unbiased_moving_variance_is_pytorchs_running_variance(monkeypatch, oned
         np.testing.assert_allclose(layer.moving_variance.numpy(), norm.running_var.numpy(), rtol=1e-5)
 
 
+@pytest.mark.parametrize("onednn", [True, False])
+def test_a_batch_of_one_leaves_pytorchs_moving_statistics_finite(monkeypatch, onednn):
+    """One value per channel (the last batch of one, after pooling) has no spread: PyTorch
+    refuses it in training; the port keeps its moving statistics instead of storing 0 / 0."""
+    monkeypatch.setattr(ecg_layers, "onednn_enabled", lambda: onednn)
+    layer = BatchNorm(momentum=0.9, epsilon=1e-5, unbiased_moving_variance=True)
+    x = RNG.normal(1.0, 2.0, (6, 3)).astype("float32")
+    layer(x, training=True)
+    mean, variance = layer.moving_mean.numpy(), layer.moving_variance.numpy()
+    outputs = layer(x[:1], training=True)
+    assert np.isfinite(np.asarray(outputs)).all()
+    np.testing.assert_array_equal(layer.moving_mean.numpy(), mean)
+    np.testing.assert_array_equal(layer.moving_variance.numpy(), variance)
+    assert np.isfinite(np.asarray(layer(x))).all()
+
+
 def test_batch_norm_round_trips(tmp_path):
     layer = BatchNorm(unbiased_moving_variance=True)
     _round_trip(layer, RNG.normal(size=(2, 7, 3)).astype("float32"), tmp_path)

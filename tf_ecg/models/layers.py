@@ -85,11 +85,20 @@ class BatchNorm(layers.BatchNormalization):
         return ops.cast(self.beta, "float32") if self.center else ops.zeros((inputs.shape[-1],), "float32")
 
     def _update_moving_statistics(self, mean, biased_variance, count):
-        variance = biased_variance * count / (count - 1.0) if self.unbiased_moving_variance else biased_variance
         momentum = ops.cast(self.momentum, "float32")
-        self.moving_mean.assign(ops.cast(self.moving_mean * momentum + mean * (1.0 - momentum), self.moving_mean.dtype))
-        self.moving_variance.assign(ops.cast(self.moving_variance * momentum + variance * (1.0 - momentum),
-                                             self.moving_variance.dtype))
+        new_mean = self.moving_mean * momentum + mean * (1.0 - momentum)
+        if not self.unbiased_moving_variance:
+            new_variance = self.moving_variance * momentum + biased_variance * (1.0 - momentum)
+        else:
+            # One value per channel (a batch of one after pooling) has no spread: PyTorch refuses
+            # it in training; here the moving statistics stay as they were instead of taking 0 / 0.
+            informative = count >= 2.0
+            variance = biased_variance * count / ops.maximum(count - 1.0, 1.0)
+            new_variance = ops.where(informative, self.moving_variance * momentum + variance * (1.0 - momentum),
+                                     self.moving_variance)
+            new_mean = ops.where(informative, new_mean, self.moving_mean)
+        self.moving_mean.assign(ops.cast(new_mean, self.moving_mean.dtype))
+        self.moving_variance.assign(ops.cast(new_variance, self.moving_variance.dtype))
 
     def _fused(self, inputs, training: bool):
         import tensorflow as tf
