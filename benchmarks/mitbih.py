@@ -186,7 +186,8 @@ def _kaggle_run_summary(run_dir: Path, key: str) -> dict:
     """What a (paused or finished) run directory shows: epochs, validation curve, test report;
     a finished run's test probabilities go to results/ as float16, in test order."""
     record = json.loads((run_dir / "run.json").read_text())
-    history = pd.read_csv(run_dir / "history.csv") if (run_dir / "history.csv").is_file() else pd.DataFrame()
+    history_file = run_dir / "history.csv"  # Keras writes its header with the first finished epoch
+    history = pd.read_csv(history_file) if history_file.is_file() and history_file.stat().st_size else pd.DataFrame()
     columns = [c for c in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1", "learning_rate")
                if c in history]
     summary = {"status": record["status"], "epochs_run": len(history), "parameters": record["model"]["parameters"],
