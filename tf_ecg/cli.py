@@ -74,6 +74,9 @@ def _print_report(report: dict) -> None:
         return
     print(f"  accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  "
           f"macro-AUC {report['macro_auc']:.4f}  (n = {report['n']})")
+    if "calibration" in report:
+        print(f"  calibration: ECE {report['calibration']['ece']:.4f} (15 equal-width bins), "
+              f"Brier {report['calibration']['brier']:.4f}")
     for name, scores in report["per_class"].items():
         print(f"  {name:>6}: Se {scores['recall']:.3f}  +P {scores['precision']:.3f}  "
               f"Sp {scores['specificity']:.3f}  F1 {scores['f1']:.3f}  (support {scores['support']})")

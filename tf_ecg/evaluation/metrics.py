@@ -8,6 +8,7 @@ import math
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
+from tf_ecg.evaluation.calibration import multilabel_calibration, single_label_calibration
 from tf_ecg.data.mitbih import AAMI_CLASSES, aami_labels
 
 
@@ -70,6 +71,7 @@ def multiclass_report(y_true: np.ndarray, probabilities: np.ndarray, class_names
             aucs[name] = float(roc_auc_score(y_true == i, probabilities[:, i]))
             report["per_class"][name]["auc"] = aucs[name]
     report["macro_auc"] = float(np.mean(list(aucs.values()))) if aucs else float("nan")
+    report["calibration"] = single_label_calibration(y_true, probabilities, class_names)
     return report
 
 
@@ -97,7 +99,8 @@ def multilabel_report(y_true: np.ndarray, scores: np.ndarray, class_names, thres
             "accuracy": float((y_pred == y_true.astype(bool)).mean()),
             "macro_f1": _macro(per_class, "f1"),
             "macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
-            "per_class": per_class, "class_names": list(class_names)}
+            "per_class": per_class, "class_names": list(class_names),
+            "calibration": multilabel_calibration(y_true, scores, class_names)}
 
 
 def regression_report(y_true: np.ndarray, y_pred: np.ndarray, target_names) -> dict:

@@ -71,6 +71,30 @@ def roc_figure(y_true_one_hot, scores, class_names, title: str = "ROC (one vs re
     return figure
 
 
+def reliability_figure(y_true_one_hot, probabilities, class_names, title: str = "reliability (15 bins)"):
+    """Per class: observed frequency against mean predicted probability in each of the 15
+    equal-width bins (the diagonal is perfect calibration), with the class's ECE."""
+    from tf_ecg.evaluation.calibration import expected_calibration_error, reliability_bins
+
+    figure, axis = plt.subplots(figsize=(5.5, 5.5))
+    y_true_one_hot, probabilities = np.asarray(y_true_one_hot, float), np.asarray(probabilities, float)
+    for i, name in enumerate(class_names):
+        table = reliability_bins(probabilities[:, i], y_true_one_hot[:, i])
+        filled = table["count"] > 0
+        ece = expected_calibration_error(probabilities[:, i], y_true_one_hot[:, i])
+        axis.plot(table["confidence"][filled], table["frequency"][filled], "o-", markersize=3,
+                  label=f"{name} (ECE {ece:.3f})")
+    axis.plot([0, 1], [0, 1], "--", color="grey", linewidth=0.8)
+    axis.set_xlabel("mean predicted probability")
+    axis.set_ylabel("observed frequency")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.set_title(title)
+    axis.legend(loc="upper left", fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
 TARGET_UNITS = {"HR": "bpm", "PR": "ms", "QRS": "ms", "QT": "ms"}
 
 
@@ -101,8 +125,9 @@ def report_figures(report: dict, y_true, outputs) -> dict:
     if report["task"] in ("multiclass", "binary"):
         one_hot = np.eye(len(names))[np.asarray(y_true).reshape(-1).astype(int)]
         return {"confusion_matrix": confusion_matrix_figure(report["confusion_matrix"], names),
-                "roc": roc_figure(one_hot, outputs, names)}
-    return {"roc": roc_figure(np.asarray(y_true).reshape(len(y_true), -1), outputs, names)}
+                "roc": roc_figure(one_hot, outputs, names), "reliability": reliability_figure(one_hot, outputs, names)}
+    truth = np.asarray(y_true).reshape(len(y_true), -1)
+    return {"roc": roc_figure(truth, outputs, names), "reliability": reliability_figure(truth, outputs, names)}
 
 
 def figure_to_png(figure) -> bytes:

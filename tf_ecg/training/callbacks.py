@@ -137,12 +137,15 @@ def recompute_batch_norm_statistics(model: keras.Model, x: np.ndarray, chunk: in
 
 def task_metrics(report: dict, prefix: str = "") -> dict[str, float]:
     """The headline numbers of an evaluation report, flat: macro-F1 / macro-AUC (and
-    accuracy) for classification, MAE / RMSE / R2 per target for regression."""
+    accuracy), ECE and Brier score for classification, MAE / RMSE / R2 per target for regression."""
     if report["task"] == "regression":
         single = len(report["per_target"]) == 1
         return {f"{prefix}{metric}" + ("" if single else f"_{name}"): scores[metric]
                 for name, scores in report["per_target"].items() for metric in ("mae", "rmse", "r2")}
-    return {f"{prefix}{metric}": report[metric] for metric in ("accuracy", "macro_f1", "macro_auc") if metric in report}
+    metrics = {f"{prefix}{metric}": report[metric] for metric in ("accuracy", "macro_f1", "macro_auc") if metric in report}
+    if "calibration" in report:  # expected calibration error (15 bins) and Brier score
+        metrics.update({f"{prefix}{metric}": report["calibration"][metric] for metric in ("ece", "brier")})
+    return metrics
 
 
 def _flat_hparams(recipe) -> dict:
