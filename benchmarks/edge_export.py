@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -182,37 +183,59 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-root")
-    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
-    parser.add_argument("--table", action="store_true", help="print the README table of results/edge_export.json")
-    args = parser.parse_args()
-    if args.table:
-        from results_io import RESULTS
-
-        print(markdown_table(json.loads((RESULTS / "edge_export.json").read_text())["results"]))
-        return
-    if not args.data_root:
-        parser.error("--data-root is required")
-    root = Path(args.data_root)
-    results = {"evaluation_windows": "see the module text", "presets": {}, "quickstarts": {}}
+def _measure_one(name: str, root: Path) -> dict:
+    """One preset or quickstart, measured in this process."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        for name in args.presets:
-            print(f"--- {name}", flush=True)
+        if name in PRESETS:
             preset = PRESETS[name]
             saved, weights = _preset_model(name, folder, root)
             calibration, evaluation, labels = _inputs(name, preset, root)
-            task = preset.task
-            labels = labels if task == "binary" else None  # the comparator is compared, not scored
-            results["presets"][name] = {"weights": weights, "evaluation_windows": len(evaluation),
-                                        **_measure(saved, folder, calibration, evaluation, labels, task)}
-        for data_root in (root, None):
-            saved, calibration, test_x, test_y, task = _quickstart(folder, data_root)
-            results["quickstarts"][saved.name.removesuffix("-saved")] = {
-                "evaluation_windows": len(test_x), **_measure(saved, folder, calibration, test_x, test_y, task)}
-    write_result("edge_export", results)
+            labels = labels if preset.task == "binary" else None  # the comparator is compared, not scored
+            return {"weights": weights, "evaluation_windows": len(evaluation),
+                    **_measure(saved, folder, calibration, evaluation, labels, preset.task)}
+        saved, calibration, test_x, test_y, task = _quickstart(folder, root if name == "quickstart_mitbih" else None)
+        return {"weights": "trained here", "evaluation_windows": len(test_x),
+                **_measure(saved, folder, calibration, test_x, test_y, task)}
+
+
+QUICKSTARTS = ("quickstart_mitbih", "quickstart_deepfake_hr")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root")
+    parser.add_argument("--models", nargs="+", default=[*PRESETS, *QUICKSTARTS])
+    parser.add_argument("--resume", action="store_true", help="keep the models already in the results file")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: measure one model, print its JSON
+    parser.add_argument("--table", action="store_true", help="print the README table of results/edge_export.json")
+    args = parser.parse_args()
+    from results_io import RESULTS
+
+    path = RESULTS / "edge_export.json"
+    if args.table:
+        print(markdown_table(json.loads(path.read_text())["results"]))
+        return
+    if not args.data_root:
+        parser.error("--data-root is required")
+    if args.one:
+        print("RESULT " + json.dumps(_measure_one(args.one, Path(args.data_root))))
+        return
+    results = json.loads(path.read_text())["results"] if args.resume and path.is_file() else \
+        {"evaluation_windows": "see the module text", "presets": {}, "quickstarts": {}}
+    for name in args.models:
+        group = "presets" if name in PRESETS else "quickstarts"
+        if name in results[group]:
+            continue
+        print(f"--- {name}", flush=True)
+        # a fresh process per model: a converted 56-million-parameter network leaves gigabytes behind
+        done = subprocess.run([sys.executable, __file__, "--data-root", args.data_root, "--one", name],
+                              capture_output=True, text=True)
+        line = next((l for l in done.stdout.splitlines() if l.startswith("RESULT ")), None)
+        if line is None:
+            raise SystemExit(f"{name} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        results[group][name] = json.loads(line[len("RESULT "):])
+        write_result("edge_export", results)  # after every model: what is done is kept
 
 
 if __name__ == "__main__":
