@@ -77,7 +77,8 @@ def central_fit(x, length: int):
         left = (length - have) // 2
         return tf.pad(x, [[0, 0], [left, length - have - left], [0, 0]])
 
-    return tf.ensure_shape(tf.cond(have >= length, crop, pad), [None, length, x.shape[-1]])
+    # a reshape, not ensure_shape: the static shape the model needs, in an op LiteRT can convert
+    return tf.reshape(tf.cond(have >= length, crop, pad), [-1, length, x.shape[-1]])
 
 
 def serving_input_shape(spec: InputSpec) -> tuple:
