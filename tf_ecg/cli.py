@@ -164,10 +164,6 @@ def cmd_evaluate(args) -> int:
 def cmd_export(args) -> int:
     from tf_ecg.api import export
 
-    if not args.preset and not args.run_dir:
-        raise ECGDataError(None, "export needs a run directory, or --preset NAME --weights FILE")
-    if not args.preset and args.weights:
-        raise ECGDataError(args.weights, "--weights goes with --preset; a run exports its own weights")
     out = export(args.run_dir, args.out, preset=args.preset, weights=args.weights, which=args.which,
                  data_root=args.data_root, file_format=args.format, quantize=args.quantize,
                  calibration_data=args.calibration_data)
