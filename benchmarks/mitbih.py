@@ -39,10 +39,10 @@ import tensorflow as tf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import RESULTS as RESULTS_DIR, write_result  # noqa: E402
 from tf_ecg import cli  # noqa: E402
-from tf_ecg.data import heartbeats  # noqa: E402
+from tf_ecg.data import heartbeats, mitbih  # noqa: E402
 from tf_ecg.data.paths import dataset_dir  # noqa: E402
 from tf_ecg.registry import build_model  # noqa: E402
-from tf_ecg.training.leave_one_out import LeaveOneOutConfig, beat_dataset, pooled_report, run_leave_one_out  # noqa: E402
+from tf_ecg.training.leave_one_out import LeaveOneOutConfig, pooled_report, run_leave_one_out  # noqa: E402
 from tf_ecg.config import load_recipe  # noqa: E402
 from tf_ecg.data.sources import load_source  # noqa: E402
 from tf_ecg.runtime import machine_info  # noqa: E402
@@ -150,7 +150,7 @@ def loo(args) -> dict:
         report = run_leave_one_out(mitdb, out_dir, config=config, on_fold=after_fold)
         folds_total = report["folds"]
     except _TimeSpent:  # the folds done so far, pooled; the next call resumes from them
-        beats, _, symbols = beat_dataset(mitdb)
+        beats, _, symbols = mitbih.leave_one_out_beats(mitdb)
         folds_total = len(set(beats.records))
         done = sorted(path.name[len("fold_"):-len(".npz")] for path in out_dir.glob("fold_*.npz")
                       if not path.name.endswith(".partial.npz"))

@@ -33,6 +33,23 @@ def test_every_public_name_is_documented_and_used(name):
     assert name in imported or f"tf_ecg.{name}(" in notebooks, f"tf_ecg.{name} is used by neither the CLI nor a notebook"
 
 
+def test_notebooks_use_the_python_face_and_documented_helpers_only():
+    """The verbs (train, evaluate, export, predict...) go through ``tf_ecg.<name>``; any other
+    import from tf_ecg names a module or object rendered in the API reference."""
+    _, notebooks = _uses()
+    reference = set(re.findall(r"^::: (tf_ecg[\w.]*)", (REPO / "docs" / "api.md").read_text(), re.M))
+    imports = re.findall(r"from (tf_ecg[\w.]*) import ([\w, ]+)", notebooks)
+    assert imports, "the notebooks import no helper: the pattern is broken"
+    for module, names in imports:
+        for name in (n.strip() for n in names.split(",")):
+            assert f"{module}.{name}" in reference or module in reference or \
+                (module == "tf_ecg.data" and f"tf_ecg.data.{name}" in reference), \
+                f"a notebook imports {module}.{name}, which the API reference does not document"
+    for internal in ("tf_ecg.training.trainer", "tf_ecg.saved_model", "tf_ecg.predict", "tf_ecg.config",
+                     "tf_ecg.data.sources import", "tf_ecg.deepfake", "tf_ecg.training.leave_one_out"):
+        assert internal not in notebooks, f"a notebook reaches into {internal} instead of the Python face"
+
+
 def test_import_tf_ecg_starts_no_tensorflow():
     import subprocess
     import sys
@@ -47,6 +64,10 @@ def test_train_evaluate_export_load_predict_from_python(mitdb_dir, tmp_path):
     result = tf_ecg.train(recipe, tmp_path / "run", data_root=mitdb_dir.parent, epochs=1, verbose=0)
     assert not result.paused and result.test_report["n"] > 2000
     assert [l.strip() for l in (tmp_path / "run" / "history.csv").read_text().splitlines()[1:]].__len__() == 1
+
+    splits = tf_ecg.load_data(recipe, data_root=mitdb_dir.parent)  # what train built
+    assert splits.example_shape == (160, 2) and len(splits.test[1]) == result.test_report["n"]
+    np.testing.assert_array_equal(splits.test[1], result.splits.test[1])
 
     report = tf_ecg.evaluate(tmp_path / "run", split="val", data_root=mitdb_dir.parent)
     assert report["data_matches_run"] and 0 <= report["accuracy"] <= 1

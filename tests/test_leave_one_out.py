@@ -5,7 +5,7 @@ import numpy as np
 from tf_ecg import cli
 from tf_ecg.data import mitbih
 from tf_ecg.training import leave_one_out
-from tf_ecg.training.leave_one_out import LeaveOneOutConfig, beat_dataset, run_fold, run_leave_one_out
+from tf_ecg.training.leave_one_out import LeaveOneOutConfig, run_fold, run_leave_one_out
 
 POOL = ["100", "119", "208"]  # normal beats, bigeminy (V), V + F + S
 
@@ -13,14 +13,14 @@ POOL = ["100", "119", "208"]  # normal beats, bigeminy (V), V + F + S
 def test_all_records_reproduce_the_originals_beat_set(mitdb_dir):
     """The seed notebook printed the share of normal beats as 0.6856484950382865: every beat
     symbol but Q, windows [R - 80, R + 80) that fit the record, 14 classes."""
-    beats, labels, symbols = beat_dataset(mitdb_dir)
+    beats, labels, symbols = mitbih.leave_one_out_beats(mitdb_dir)
     assert len(labels) == 109_438 and beats.waves.shape[1:] == (160, 2)
     assert (beats.symbols == "N").mean() == 0.6856484950382865
     assert symbols == ["N", "A", "V", "/", "f", "F", "j", "L", "a", "J", "R", "E", "S", "e"]
 
 
 def test_fold_splits_the_held_out_record_by_time(mitdb_dir):
-    beats, labels, symbols = beat_dataset(mitdb_dir, POOL)
+    beats, labels, symbols = mitbih.leave_one_out_beats(mitdb_dir, POOL)
     result = run_fold(beats, labels, len(symbols), "119", LeaveOneOutConfig(epochs=1, fine_tune_epochs=3))
     held_out = beats.records == "119"
     assert len(result["baseline_true"]) == held_out.sum()
@@ -42,7 +42,7 @@ def test_protocol_resumes_and_pools_folds(mitdb_dir, tmp_path, monkeypatch):
     assert (out / "plots" / "transfer_aami_confusion.png").stat().st_size > 1000
     assert any((out / "tensorboard" / "pooled").iterdir())
     pooled = report["variants"]["baseline"]["pooled"]
-    beats, _, _ = beat_dataset(mitdb_dir, ["100", "119"])
+    beats, _, _ = mitbih.leave_one_out_beats(mitdb_dir, ["100", "119"])
     assert pooled["n"] == len(beats.symbols)
     aami = report["variants"]["transfer"]["pooled_aami"]
     assert set(aami["se_ppv"]) == set(mitbih.AAMI_CLASSES) and 0 <= aami["se_ppv"]["V"]["Se"] <= 1

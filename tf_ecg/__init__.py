@@ -3,7 +3,8 @@
 The Python face (``tf_ecg.api``): :func:`train` a recipe, :func:`evaluate` a run, :func:`export`
 a run or a preset as a SavedModel, :func:`load` one and ``predict`` on any recording,
 :func:`presets` / :func:`load_preset` for the published models, :func:`synth` DeepFake ECGs,
-:func:`read_recording` in millivolts; :func:`build_model`, :func:`model_names` and
+:func:`read_recording` in millivolts, :func:`load_data` (a recipe's splits),
+:func:`leave_one_out` (system 4's protocol); :func:`build_model`, :func:`model_names` and
 :func:`load_original_weights` for the Keras models themselves.
 """
 
@@ -21,12 +22,12 @@ if platform.machine().lower() in ("x86_64", "amd64"):
 
 __version__ = "0.1.0"
 __all__ = ["train", "evaluate", "export", "load", "presets", "load_preset", "synth", "read_recording",
-           "build_model", "model_names", "load_original_weights", "__version__"]
+           "load_data", "leave_one_out", "build_model", "model_names", "load_original_weights", "__version__"]
 
 # Imported on first use, so that `import tf_ecg` (and `tf-ecg --help`, `presets`, `models`)
 # does not start TensorFlow; the modules below import it.
 _LAZY = {**{name: "tf_ecg.api" for name in ("train", "evaluate", "export", "load", "presets", "load_preset",
-                                            "synth", "read_recording")},
+                                            "synth", "read_recording", "load_data", "leave_one_out")},
          "build_model": "tf_ecg.building", "model_names": "tf_ecg.registry",
          "load_original_weights": "tf_ecg.weights"}
 

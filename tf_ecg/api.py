@@ -20,12 +20,13 @@ from tf_ecg.data.spec import InputSpec
 from tf_ecg.errors import ECGDataError
 
 if TYPE_CHECKING:
+    from tf_ecg.data.sources import Splits
     from tf_ecg.training.trainer import TrainingResult
 
 
 def train(recipe: str | Path | Recipe, run_dir: str | Path | None = None, *, data_root: str | Path | None = None,
           epochs: int | None = None, overrides: dict | None = None, minutes: float | None = None,
-          restart: bool = False, verbose: int = 2) -> TrainingResult:
+          restart: bool = False, verbose: int = 2, splits: Splits | None = None) -> TrainingResult:
     """Train a recipe into a run directory; calling it again on the same directory resumes.
 
     Args:
@@ -41,6 +42,8 @@ def train(recipe: str | Path | Recipe, run_dir: str | Path | None = None, *, dat
             (``result.paused``) and the same call continues it.
         restart: replace an earlier run in ``run_dir``.
         verbose: Keras' progress output (0 silent, 1 bar, 2 a line per epoch).
+        splits: the data to train on instead of the recipe's source, e.g. a subset of
+            :func:`load_data` (the run records their fingerprint).
 
     Returns:
         The run: ``run_dir``, the trained ``model`` (the kept one: best or final), the
@@ -49,15 +52,65 @@ def train(recipe: str | Path | Recipe, run_dir: str | Path | None = None, *, dat
     require_tensorflow()
     from tf_ecg.training.trainer import train as run_training
 
-    overrides = dict(overrides or {})
-    if epochs is not None:
-        overrides["training.epochs"] = epochs
-    if isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe.path, {**recipe.overrides, **overrides}) if overrides else recipe
-    else:
-        recipe = load_recipe(recipe, overrides)
+    recipe = _recipe(recipe, {**(overrides or {}), **({"training.epochs": epochs} if epochs is not None else {})})
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / recipe.name
-    return run_training(recipe, run_dir, data_root=data_root, restart=restart, minutes=minutes, verbose=verbose)
+    return run_training(recipe, run_dir, data_root=data_root, splits=splits, restart=restart, minutes=minutes,
+                        verbose=verbose)
+
+
+def _recipe(recipe: str | Path | Recipe, overrides: dict) -> Recipe:
+    if isinstance(recipe, Recipe):
+        return load_recipe(recipe.path, {**recipe.overrides, **overrides}) if overrides else recipe
+    return load_recipe(recipe, overrides)
+
+
+def load_data(recipe: str | Path | Recipe, *, data_root: str | Path | None = None,
+              overrides: dict | None = None) -> Splits:
+    """The train / validation / test data a recipe trains on, as :func:`train` builds them.
+
+    Args:
+        recipe: a recipe file, a packaged recipe's name or a loaded recipe.
+        data_root: the folder holding ``mitdb/``, ``ptbxl/``, ... (default ``$TF_ECG_DATA_ROOT``).
+        overrides: recipe values by dotted key, e.g. ``{"data.sampling_rate": 100}``.
+
+    Returns:
+        :class:`tf_ecg.data.sources.Splits`: ``train``, ``val``, ``test`` as (inputs, labels)
+        arrays in the model's units and layout, the ``input_spec``, ``output_names`` and what
+        each example came from (``ids``); a sharded source answers the same from its shards.
+    """
+    from tf_ecg.data.sources import load_source
+
+    return load_source(_recipe(recipe, dict(overrides or {})).data, data_root)
+
+
+def leave_one_out(recipe: str | Path = "loo_conv1d_leave_one_out", out: str | Path = "runs/leave_one_out", *,
+                  data_root: str | Path | None = None, records: list[str] | None = None,
+                  pool: list[str] | None = None, overrides: dict | None = None) -> dict:
+    """MIT-BIH leave-one-patient-out with ``loo_conv1d`` (system 4), with and without transfer.
+
+    Each held-out record is a fold: the network trains on the other records, then (transfer)
+    fine-tunes on the record's first 10 minutes and is scored on its last 20. Finished folds
+    are skipped, so calling it again on ``out`` resumes.
+
+    Args:
+        recipe: a leave-one-out recipe file or packaged name.
+        out: the folder for the folds, TensorBoard logs and ``report.json``.
+        data_root: the folder holding ``mitdb/``.
+        records: the records held out in turn (default: every record of the pool).
+        pool: the records the folds draw on (default: all 48).
+        overrides: e.g. ``{"leave_one_out.epochs": 3}``.
+
+    Returns:
+        The pooled report: per variant (baseline, transfer) the pooled and per-fold scores,
+        AAMI SVEB / VEB Se and +P and confusion matrices.
+    """
+    require_tensorflow()
+    from tf_ecg.config import load_leave_one_out_recipe
+    from tf_ecg.data.paths import dataset_dir
+    from tf_ecg.training.leave_one_out import run_leave_one_out
+
+    loaded = load_leave_one_out_recipe(recipe, overrides)
+    return run_leave_one_out(dataset_dir("mitdb", data_root), Path(out), records, loaded.leave_one_out, pool=pool)
 
 
 def evaluate(run_dir: str | Path | None = None, *, which: str = "best", split: str = "test",
@@ -104,7 +157,9 @@ def export(run_dir: str | Path | None = None, out: str | Path | None = None, *, 
     Every format takes windows in millivolts at the model's rate (scaling and normalisation
     inside it) and carries its input contract, outputs and thresholds (SavedModel:
     ``assets.extra/tf_ecg.json``; LiteRT / ONNX: ``<file>.json``); :func:`load` and
-    ``tf-ecg predict`` serve a SavedModel.
+    ``tf-ecg predict`` serve a SavedModel. A run's classifier serves temperature-scaled
+    probabilities fitted on its validation split (the raw ones: endpoint ``serve_raw``); a
+    regressor carries a 90 % split-conformal interval; the metadata records both.
 
     Args:
         run_dir: a finished run directory (exports ``<which>.keras``).
@@ -117,8 +172,10 @@ def export(run_dir: str | Path | None = None, out: str | Path | None = None, *, 
         data_root: where a comparator's reference beats (and a run's training split) are read from.
         file_format: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
         quantize: LiteRT only: ``"none"``, ``"dynamic"`` or ``"int8"``.
-        calibration_data: for ``int8``: serving windows ``(n, length, leads)`` in mV (an array
-            or a ``.npy``); default for a run: 256 windows of its training split.
+        calibration_data: a preset's SavedModel: labelled windows (``.npz`` with ``windows``
+            ``(n, length, leads)`` in mV and ``labels``) on which the served probabilities are
+            calibrated (a run calibrates on its validation split). ``int8``: serving windows
+            (an array or a ``.npy``); default for a run: 256 windows of its training split.
 
     Returns:
         The SavedModel folder or the exported file.
@@ -126,14 +183,19 @@ def export(run_dir: str | Path | None = None, out: str | Path | None = None, *, 
     require_tensorflow()
     if file_format != "saved_model":
         return _export_edge(run_dir, out, preset, weights, which, data_root, file_format, quantize, calibration_data)
-    if quantize != "none" or calibration_data is not None:
-        raise ECGDataError(None, "--quantize and --calibration-data go with --format tflite")
-    from tf_ecg.saved_model import export_preset, export_run
+    if quantize != "none":
+        raise ECGDataError(None, "--quantize goes with --format tflite")
+    from tf_ecg.saved_model import export_preset, export_run, read_labelled_windows
 
+    if calibration_data is not None and preset is None:
+        raise ECGDataError(calibration_data, "a run calibrates on its own validation split: --calibration-data "
+                                             "goes with a preset (or with --quantize int8)")
     if preset is not None:
         if run_dir is not None:
             raise ECGDataError(run_dir, "give a run directory or a preset, not both")
-        return export_preset(preset, weights, Path(out or f"saved_models/{preset}"), data_root=data_root)
+        labelled = read_labelled_windows(calibration_data) if calibration_data is not None else None
+        return export_preset(preset, weights, Path(out or f"saved_models/{preset}"), data_root=data_root,
+                             calibration_data=labelled)
     if run_dir is None:
         raise ECGDataError(None, "export needs a run directory, or a preset and its weights")
     if weights is not None:
@@ -202,7 +264,8 @@ class Predictor:
         self.task = self.metadata["task"]
 
     def predict(self, recording: str | Path | np.ndarray, sampling_rate: float | None = None,
-                units: str | None = None, batch_size: int = 64) -> dict:
+                units: str | None = None, batch_size: int = 64, raw: bool = False,
+                target_accuracy: float | None = None) -> dict:
         """Outputs per window (or beat) of one recording, and the recording's summary.
 
         Args:
@@ -212,11 +275,19 @@ class Predictor:
             units: what a file or array without a header holds (default: the model's, mV;
                 the glucose models: µV).
             batch_size: windows per call of the model.
+            raw: the network's own probabilities instead of the calibrated (temperature-scaled)
+                ones the export serves by default.
+            target_accuracy: flag the windows whose confidence is below the level at which
+                the model reached this accuracy on its validation split (single-label
+                classifiers); ``flagged`` marks them.
 
         Returns:
             ``outputs`` (per window: probabilities or values), ``positions`` (start sample or
             R peak of each window), ``predicted`` (classes), ``summary`` (votes, majority, mean
-            value...), ``warnings`` (e.g. an amplitude implausible in the declared units).
+            value...), ``warnings`` (e.g. an amplitude implausible in the declared units),
+            ``calibration`` (the temperature, or the interval's level and half-widths; says
+            so when the export carries none), ``intervals`` (regression: ``lower`` and
+            ``upper`` per window, 90 % split-conformal by default), ``flagged``.
         """
         from tf_ecg.predict import predict_file
 
@@ -226,10 +297,12 @@ class Predictor:
             with tempfile.TemporaryDirectory() as folder:
                 path = Path(folder) / "array.npy"
                 np.save(path, recording)
-                result = predict_file(self.path, path, sampling_rate, units, batch_size, exported=self.exported)
+                result = predict_file(self.path, path, sampling_rate, units, batch_size, exported=self.exported,
+                                      raw=raw, target_accuracy=target_accuracy)
                 result["input"] = f"array of shape {recording.shape}"
                 return result
-        return predict_file(self.path, recording, sampling_rate, units, batch_size, exported=self.exported)
+        return predict_file(self.path, recording, sampling_rate, units, batch_size, exported=self.exported,
+                            raw=raw, target_accuracy=target_accuracy)
 
     def predict_hdf5(self, path: str | Path, out: str | Path, dataset: str = "tracings", sampling_rate: float = 400,
                      units: str = "mV", batch_size: int = 32) -> dict:

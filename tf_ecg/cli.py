@@ -83,10 +83,10 @@ def _print_report(report: dict) -> None:
 
 
 def cmd_quickstart(args) -> int:
+    from tf_ecg.api import export, train
     from tf_ecg.config import load_recipe, recipes_dir
     from tf_ecg.data.paths import check_output_dir, data_root
-    from tf_ecg.saved_model import export_run, is_tf_ecg_export
-    from tf_ecg.training.trainer import train
+    from tf_ecg.saved_model import is_tf_ecg_export
 
     started = time.time()
     source = "mitdb" if args.data_root else "deepfake"
@@ -98,7 +98,7 @@ def cmd_quickstart(args) -> int:
     check_output_dir(out, is_tf_ecg_export, protect=[run_dir], what="SavedModel")  # before the work
     print(f"quickstart: recipe {recipe.path}, run directory {run_dir}")
     result = train(recipe, run_dir, data_root=args.data_root, restart=args.restart)
-    out = export_run(run_dir, out)
+    out = export(run_dir, out)
     print(f"\nTest metrics ({recipe.name}):")
     _print_report(result.test_report)
     print(f"TensorBoard logs: {run_dir / 'logs'}   (tensorboard --logdir {run_dir / 'logs'})")
@@ -189,11 +189,12 @@ def cmd_predict(args) -> int:
         check_new_file(args.out, "predictions")
         if Path(args.out).suffix != ".json":
             raise ECGDataError(args.out, "the outputs of one recording are written to a .json file")
-    result = load(args.saved_model).predict(args.input, args.sampling_rate, args.units, args.batch_size)
+    result = load(args.saved_model).predict(args.input, args.sampling_rate, args.units, args.batch_size,
+                                            raw=args.raw, target_accuracy=args.target_accuracy)
     if args.out:
         Path(args.out).write_text(strict_json(result))
-    print(json.dumps({"input": result["input"], "windows": len(result["outputs"]),
-                      "summary": result["summary"]}, indent=2))
+    print(json.dumps({"input": result["input"], "windows": len(result["outputs"]), "summary": result["summary"],
+                      **({"calibration": result["calibration"]} if "calibration" in result else {})}, indent=2))
     return 0
 
 
@@ -270,17 +271,15 @@ def cmd_shards(args) -> int:
 
 
 def cmd_leave_one_out(args) -> int:
-    from tf_ecg.config import load_leave_one_out_recipe, parse_override
-    from tf_ecg.data.paths import dataset_dir
-    from tf_ecg.training.leave_one_out import run_leave_one_out
+    from tf_ecg.api import leave_one_out
+    from tf_ecg.config import parse_override
 
     overrides = dict(parse_override(item) for item in args.set or [])
     flags = {"epochs": args.epochs, "fine_tune_epochs": args.fine_tune_epochs,
              "transfer": False if args.no_transfer else None}
     overrides.update({f"leave_one_out.{k}": v for k, v in flags.items() if v is not None})
-    recipe = load_leave_one_out_recipe(args.recipe, overrides)
-    report = run_leave_one_out(dataset_dir("mitdb", args.data_root), Path(args.out), args.records,
-                               recipe.leave_one_out, pool=args.pool)
+    report = leave_one_out(args.recipe, args.out, data_root=args.data_root, records=args.records, pool=args.pool,
+                           overrides=overrides)
     for variant, scores in report["variants"].items():
         aami = scores["pooled_aami"]["se_ppv"]
         print(f"{variant}: accuracy {scores['pooled']['accuracy']:.4f}, macro-F1 {scores['pooled']['macro_f1']:.3f}, "
@@ -394,8 +393,10 @@ def parser() -> argparse.ArgumentParser:
                         help="a SavedModel folder, a LiteRT .tflite or an ONNX file (the preprocessing goes along)")
     export.add_argument("--quantize", choices=("none", "dynamic", "int8"), default="none",
                         help="LiteRT: int8 weights (dynamic) or weights and activations (int8, calibrated)")
-    export.add_argument("--calibration-data", metavar="WINDOWS.npy",
-                        help="int8: serving windows (n, length, leads) in mV; default for a run: its training split")
+    export.add_argument("--calibration-data", metavar="FILE",
+                        help="a preset's SavedModel: labelled windows to calibrate its probabilities on (.npz: windows "
+                             "(n, length, leads) in mV, labels); int8: serving windows (.npy; default for a run: its "
+                             "training split)")
     data_root_option(export)
 
     predict = add("predict", cmd_predict, "run an exported model on a WFDB record, Apple Watch CSV, .npy, "
@@ -410,6 +411,10 @@ def parser() -> argparse.ArgumentParser:
                                          "default mV (the glucose models: uV)")
     predict.add_argument("--dataset", default="tracings", help="HDF5 dataset of exams (default tracings)")
     predict.add_argument("--batch-size", type=COUNT, default=32)
+    predict.add_argument("--raw", action="store_true",
+                         help="the network's own probabilities, not the calibrated ones the export serves")
+    predict.add_argument("--target-accuracy", type=number(float, above=0, high=1), metavar="A",
+                         help="flag windows less confident than where validation accuracy reached A (e.g. 0.99)")
 
     presets = add("presets", cmd_presets, "list the presets (published models and their input contracts)")
     presets.add_argument("name", nargs="?")

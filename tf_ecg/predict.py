@@ -27,6 +27,7 @@ from tf_ecg.data.formats.recording import read_recording
 from tf_ecg.data.plausibility import amplitude_warning, flat_leads
 from tf_ecg.data.spec import InputSpec, check_not_flat, model_lead_names, prepare_windows
 from tf_ecg.errors import ECGDataError, ImplausibleInputWarning
+from tf_ecg.evaluation.calibration import classification_confidence, confidence_threshold
 from tf_ecg.evaluation.glucose import beat_decisions, recording_decision
 from tf_ecg.saved_model import ExportedModel, load_exported
 
@@ -81,26 +82,66 @@ def _input_warnings(recording, spec: InputSpec) -> list[str]:
     return [message]
 
 
+NO_CALIBRATION = ("none: exported before tf_ecg calibrated its exports; the probabilities are the network's own "
+                  "(export the run again to calibrate them)")
+
+
 def predict_file(saved_model_dir: str | Path, input_path: str | Path, sampling_rate: float | None = None,
-                 units: str | None = None, batch_size: int = 64, exported: ExportedModel | None = None) -> dict:
+                 units: str | None = None, batch_size: int = 64, exported: ExportedModel | None = None,
+                 raw: bool = False, target_accuracy: float | None = None) -> dict:
     """Per window (or beat) outputs of an exported model on one recording, plus a summary.
 
     ``sampling_rate`` / ``units``: what a file without a header holds (a ``.npy``, a
     values-only Apple Watch CSV); default: the model's own rate and millivolts (the glucose
     models: microvolts, as Apple Watch files are). A ``.npy`` holds a (samples, leads)
-    signal or ready windows (n, length, leads) at the model's rate.
+    signal or ready windows (n, length, leads) at the model's rate. ``raw``: the network's
+    own probabilities instead of the calibrated ones. ``target_accuracy``: flag the windows
+    whose confidence is below the level at which the model reached this accuracy on its
+    validation split.
     """
     exported = exported or load_exported(saved_model_dir)  # ``exported``: already loaded (tf_ecg.load)
     metadata = exported.metadata
+    calibration = metadata.get("calibration")
+    threshold = _confidence_threshold(saved_model_dir, metadata, raw, target_accuracy)  # before the work
     spec = InputSpec(**metadata["input_spec"])
     if units is None and spec.units != "mV" and Path(input_path).suffix == ".npy":
         units = spec.units  # a headerless array for a microvolt model is taken to be in microvolts
     windows, positions, input_warnings = _windows(exported, Path(input_path), sampling_rate, units)
-    outputs = np.concatenate([exported(windows[i:i + batch_size]) for i in range(0, len(windows), batch_size)])
+    outputs = np.concatenate([exported(windows[i:i + batch_size], raw=raw)
+                              for i in range(0, len(windows), batch_size)])
     result = {"input": str(input_path), "task": metadata["task"], "kind": spec.kind,
               "positions": positions.tolist(), "output_names": metadata["output_names"], "warnings": input_warnings}
     result.update(summarise(outputs, metadata))
+    if metadata["task"] in ("generator", "comparator"):
+        return result
+    result["calibration"] = NO_CALIBRATION if calibration is None else {
+        key: calibration[key] for key in ("method", "temperature", "level", "half_width") if key in calibration}
+    if calibration is not None and "temperature" in calibration:
+        result["calibration"]["served"] = "raw" if raw else "calibrated"
+    if calibration is not None and "half_width" in calibration:
+        half_width = np.asarray(list(calibration["half_width"].values()), float)
+        result["intervals"] = {"level": calibration["level"], "lower": (outputs - half_width).tolist(),
+                               "upper": (outputs + half_width).tolist()}
+    if threshold is not None:
+        flagged = classification_confidence(outputs, metadata["task"]) < threshold
+        result["flagged"] = flagged.tolist()
+        result["summary"]["flagged"] = {"windows": int(flagged.sum()), "target_accuracy": target_accuracy,
+                                        "confidence_below": threshold}
     return result
+
+
+def _confidence_threshold(saved_model_dir, metadata: dict, raw: bool, target_accuracy: float | None) -> float | None:
+    if target_accuracy is None:
+        return None
+    if not 0 < target_accuracy <= 1:
+        raise ECGDataError(None, f"target accuracy {target_accuracy} must be in (0, 1]")
+    table = (metadata.get("calibration") or {}).get("risk_coverage")
+    if table is None:
+        raise ECGDataError(saved_model_dir, "this export carries no validation risk-coverage table (a single-label "
+                                            "classifier exported by this tf_ecg has one): export it again")
+    if raw:
+        raise ECGDataError(None, "a target accuracy is read from the calibrated confidences: drop --raw")
+    return confidence_threshold(table, target_accuracy)
 
 
 def summarise(outputs: np.ndarray, metadata: dict) -> dict:

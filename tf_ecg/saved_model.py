@@ -22,6 +22,7 @@ from tf_ecg.building import build_model
 from tf_ecg.data.paths import check_output_dir, sha256_of
 from tf_ecg.data.spec import InputSpec
 from tf_ecg.errors import ECGDataError, RunError, WeightFileError
+from tf_ecg.evaluation.calibration import fit_calibration
 from tf_ecg.evaluation.metrics import strict_json
 from tf_ecg.serving import comparator_serving_model, serving_contract, serving_model
 from tf_ecg.weights import load_original_weights
@@ -45,7 +46,7 @@ def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best", da
     be new, empty or an earlier tf_ecg export, and apart from the run directory. A glucose
     comparator run is served with a reference bank drawn (the recipe's seed) from its
     training beats, which are read again from ``data_root``."""
-    from tf_ecg.training.trainer import load_run_recipe, read_run_record
+    from tf_ecg.training.trainer import load_run_recipe, read_run_record, validation_outputs
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     recipe = load_run_recipe(run_dir)
@@ -72,7 +73,22 @@ def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best", da
             "from": "the run's training beats", "seed": recipe.training.seed, "per_class": len(bank[0]),
             "classes": metadata["output_names"]}})
         return export_model(comparator_serving_model(model, spec, bank), out_dir, metadata)
-    return export_model(serving_model(model, spec, recipe.task, recipe.training.outputs), out_dir, metadata)
+    raw, labels = validation_outputs(run_dir, model, which, data_root)
+    calibration = fit_calibration(recipe.task, recipe.training.outputs, raw, labels, metadata["output_names"])
+    metadata["calibration"] = calibration
+    serving, endpoints = calibrated_serving(model, spec, recipe.task, recipe.training.outputs, calibration)
+    return export_model(serving, out_dir, metadata, endpoints)
+
+
+def calibrated_serving(model: keras.Model, spec: InputSpec, task: str, outputs: str,
+                       calibration: dict | None) -> tuple[keras.Model, dict]:
+    """The serving model (temperature-scaled where ``calibration`` holds a temperature) and
+    the other endpoints: ``serve_raw``, the network's own probabilities."""
+    temperature = (calibration or {}).get("temperature")
+    if temperature is None:
+        return serving_model(model, spec, task, outputs), {}
+    return (serving_model(model, spec, task, outputs, temperature),
+            {"serve_raw": serving_model(model, spec, task, outputs)})
 
 
 def is_comparator(model: keras.Model) -> bool:
@@ -82,7 +98,7 @@ def is_comparator(model: keras.Model) -> bool:
 
 
 def export_preset(name: str, weights: str | Path | None, out_dir: str | Path, data_root=None,
-                  bank_seed: int = 0) -> Path:
+                  bank_seed: int = 0, calibration_data: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
     """A SavedModel from an original's own weight file, described by preset ``name``
     (``tf_ecg.published``); the metadata is that of an exported run: input spec, serving
     contract, outputs, task, thresholds, plus the preset and the weight file's sha256."""
@@ -95,7 +111,7 @@ def export_preset(name: str, weights: str | Path | None, out_dir: str | Path, da
     digest = sha256_of(weights)
     provenance = {"file": str(Path(weights).resolve()), "sha256": digest,
                   "published_file": preset.weights.sha256 is not None and digest == preset.weights.sha256}
-    return export_preset_model(name, model, out_dir, provenance, data_root, bank_seed)
+    return export_preset_model(name, model, out_dir, provenance, data_root, bank_seed, calibration_data)
 
 
 def preset_weight_file(name: str, weights: str | Path | None) -> Path:
@@ -121,12 +137,15 @@ def preset_weight_file(name: str, weights: str | Path | None) -> Path:
 
 
 def export_preset_model(name: str, model: keras.Model, out_dir: str | Path, weights: dict | None = None,
-                        data_root=None, bank_seed: int = 0) -> Path:
+                        data_root=None, bank_seed: int = 0,
+                        calibration_data: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
     """Export ``model`` (weights already in place) as preset ``name`` serves it."""
     from tf_ecg.published import get_preset
 
     preset = get_preset(name)
     spec = preset.input_spec
+    if calibration_data is not None and preset.task in ("generator", "comparator"):
+        raise ECGDataError(None, f"preset {name!r} ({preset.task}) serves no probabilities to calibrate")
     metadata = {"input_spec": spec.to_dict(), "output_names": preset.output_names, "task": preset.task,
                 "outputs": preset.outputs, "thresholds": preset.thresholds, "output_units": preset.output_units,
                 "preset": preset.to_dict(), "weights": weights}
@@ -146,9 +165,48 @@ def export_preset_model(name: str, model: keras.Model, out_dir: str | Path, weig
         metadata["reference_bank"] = {"dates": list(DATE_SPLIT["train"]), "seed": bank_seed,
                                       "per_class": len(bank[0]), "classes": preset.output_names}
     else:
-        serving = serving_model(model, spec, preset.task, preset.outputs)
+        serving, endpoints = serving_model(model, spec, preset.task, preset.outputs), {}
         metadata["serving"] = serving_contract(spec)
+        if calibration_data is not None:
+            windows, labels = calibration_data
+            _check_windows(windows, spec, name)
+            served = serving.predict(windows, verbose=0)  # probabilities (or values) of the original
+            metadata["calibration"] = fit_calibration(preset.task, "probabilities" if preset.task != "regression"
+                                                      else "values", served, labels, preset.output_names)
+            metadata["calibration"]["fitted_on"] = f"--calibration-data ({len(labels)} labelled windows)"
+            serving, endpoints = calibrated_serving(model, spec, preset.task, preset.outputs, metadata["calibration"])
+        return export_model(serving, out_dir, metadata, endpoints)
     return export_model(serving, out_dir, metadata)
+
+
+def read_labelled_windows(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """``windows`` (n, length, leads) in mV and their ``labels`` from an ``.npz`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ECGDataError(path, "calibration data not found")
+    try:
+        with np.load(path) as content:
+            windows, labels = np.asarray(content["windows"], np.float32), np.asarray(content["labels"])
+    except KeyError:
+        raise ECGDataError(path, "labelled calibration data are an .npz with arrays 'windows' (n, length, leads) "
+                                 "in mV and 'labels'") from None
+    except (ValueError, OSError) as error:
+        raise ECGDataError(path, f"not a readable .npz file ({error})") from None
+    if len(windows) != len(labels) or len(windows) < 2:
+        raise ECGDataError(path, f"{len(windows)} windows and {len(labels)} labels: need as many labels as "
+                                 f"windows, and at least 2")
+    if not np.isfinite(windows).all():
+        raise ECGDataError(path, "the windows hold NaN or infinite values")
+    return windows, labels
+
+
+def _check_windows(windows: np.ndarray, spec: InputSpec, name: str) -> None:
+    from tf_ecg.serving import serving_input_shape
+
+    expected = serving_input_shape(spec)
+    if windows.ndim != 3 or any(e is not None and e != w for e, w in zip(expected, windows.shape[1:])):
+        raise ECGDataError(None, f"calibration windows of shape {windows.shape[1:]}: preset {name!r} takes "
+                                 f"{tuple('any' if e is None else e for e in expected)} windows in mV")
 
 
 def generator_serving_model(generator: keras.Model) -> keras.Model:
@@ -159,14 +217,22 @@ def generator_serving_model(generator: keras.Model) -> keras.Model:
     return keras.Model(noise, ecg, name=f"{generator.name}_serving")
 
 
-def export_model(model: keras.Model, out_dir: str | Path, metadata: dict) -> Path:
-    """Write a SavedModel with tf_ecg's metadata; what was at ``out_dir`` is replaced only
-    when it is an earlier tf_ecg export (checked), and only once the new one is complete."""
+def export_model(model: keras.Model, out_dir: str | Path, metadata: dict,
+                 endpoints: dict[str, keras.Model] | None = None) -> Path:
+    """Write a SavedModel with tf_ecg's metadata: ``model`` serves (``serve``, the default
+    signature); ``endpoints`` are further functions of the same input (e.g. ``serve_raw``).
+    What was at ``out_dir`` is replaced only when it is an earlier tf_ecg export (checked),
+    and only once the new one is complete."""
     out_dir = check_output_dir(out_dir, is_tf_ecg_export, what="SavedModel")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
-        model.export(str(staging / "model"), format="tf_saved_model", verbose=False)
+        archive = keras.export.ExportArchive()
+        signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=model.inputs[0].name)]
+        for name, endpoint in {"serve": model, **(endpoints or {})}.items():
+            archive.track_and_add_endpoint(name, endpoint, signature)
+        metadata = {**metadata, "endpoints": ["serve", *(endpoints or {})]}
+        archive.write_out(str(staging / "model"), verbose=False)
         (staging / "model" / METADATA).parent.mkdir(parents=True, exist_ok=True)
         (staging / "model" / METADATA).write_text(strict_json(metadata))
         if out_dir.exists():
@@ -183,8 +249,11 @@ class ExportedModel:
     def __init__(self, loaded, metadata: dict):
         self.loaded, self.metadata = loaded, metadata
 
-    def __call__(self, windows: np.ndarray) -> np.ndarray:
-        return np.asarray(self.loaded.serve(tf.constant(windows)))
+    def __call__(self, windows: np.ndarray, raw: bool = False) -> np.ndarray:
+        """Served outputs (calibrated where the export carries a calibration); ``raw``: the
+        network's own probabilities (the same as served by an export without calibration)."""
+        serve = self.loaded.serve_raw if raw and hasattr(self.loaded, "serve_raw") else self.loaded.serve
+        return np.asarray(serve(tf.constant(windows)))
 
 
 METADATA_KEYS = ("input_spec", "output_names", "task", "serving")

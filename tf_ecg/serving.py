@@ -85,13 +85,39 @@ def serving_input_shape(spec: InputSpec) -> tuple:
     return (None, spec.num_leads) if spec.kind == "code_exam" else (spec.length, spec.num_leads)
 
 
-def serving_model(model: keras.Model, spec: InputSpec, task: str, outputs: str) -> keras.Model:
-    """Preprocessing + ``model`` + the output activation of a model trained on logits."""
+def serving_model(model: keras.Model, spec: InputSpec, task: str, outputs: str,
+                  temperature: list[float] | None = None) -> keras.Model:
+    """Preprocessing + ``model`` + the output activation of a model trained on logits; with a
+    ``temperature`` (classifiers), the probabilities are temperature-scaled."""
     raw = keras.Input(serving_input_shape(spec), name="ecg_millivolts")
     y = model(ServingPreprocessing(spec.to_dict(), name="preprocessing")(raw))
-    if outputs == "logits" and task != "regression":
+    if temperature is not None:
+        y = TemperatureScaling(temperature, task, outputs, name="calibrated_probabilities")(y)
+    elif outputs == "logits" and task != "regression":
         y = layers.Activation("softmax" if task == "multiclass" else "sigmoid", name="probabilities")(y)
     return keras.Model(raw, y, name=f"{model.name}_serving")
+
+
+@keras.saving.register_keras_serializable(package="tf_ecg")
+class TemperatureScaling(layers.Layer):
+    """Calibrated probabilities: logits (or the logits recovered from probabilities) divided by
+    the temperature (one, or one per sigmoid output), then softmax or sigmoid
+    (``tf_ecg.evaluation.calibration``)."""
+
+    def __init__(self, temperature, task: str, outputs: str, **kwargs):
+        super().__init__(**kwargs)
+        self.temperature, self.task, self.outputs = [float(t) for t in temperature], task, outputs
+
+    def get_config(self):
+        return {**super().get_config(), "temperature": self.temperature, "task": self.task, "outputs": self.outputs}
+
+    def call(self, y):
+        y = ops.cast(y, "float32")
+        if self.outputs != "logits":
+            p = ops.clip(y, 1e-7, 1 - 1e-7)
+            y = ops.log(p) if self.task == "multiclass" else ops.log(p / (1 - p))
+        y = y / ops.convert_to_tensor(np.asarray(self.temperature, "float32"))
+        return ops.softmax(y, axis=-1) if self.task == "multiclass" else ops.sigmoid(y)
 
 
 @keras.saving.register_keras_serializable(package="tf_ecg")

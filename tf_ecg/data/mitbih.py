@@ -66,6 +66,7 @@ def beat_table(mitdb_dir: Path, records=None, progress: bool = False) -> pd.Data
 
 
 def read_mitbih_record(mitdb_dir: Path, record: str):
+    """One MIT-BIH record (``mitdb_dir/record``) in mV: both leads in file order, 360 Hz."""
     return read_record(mitdb_dir / record, sampling_rate=SAMPLING_RATE, num_leads=2)
 
 
@@ -98,3 +99,15 @@ def beat_set(mitdb_dir: Path, records=None, before: int = 80, after: int = 80, k
     records = available_records(mitdb_dir) if records is None else list(records)
     parts = [record_beats(mitdb_dir, r, before, after, keep) for r in tqdm(records, desc="MIT-BIH beats", unit="record")]
     return BeatSet(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("waves", "symbols", "records", "samples")))
+
+
+LEAVE_ONE_OUT_SYMBOLS = tuple(s for s in BEAT_SYMBOLS if s != "Q")  # system 4: 14 classes
+
+
+def leave_one_out_beats(mitdb_dir: Path, records=None) -> tuple[BeatSet, np.ndarray, list[str]]:
+    """System 4's beats: 160-sample windows of both leads around each R peak, every beat
+    symbol but Q. Returns (beats, integer labels, class symbols in label order); labels are
+    numbered in order of first appearance, as the original numbered them."""
+    beats = beat_set(mitdb_dir, records, 80, 80, LEAVE_ONE_OUT_SYMBOLS)
+    codes, symbols = pd.factorize(beats.symbols)
+    return beats, codes.astype(np.int64), [str(s) for s in symbols]

@@ -41,6 +41,7 @@ def load_metadata(ptbxl_dir: Path) -> pd.DataFrame:
 
 
 def load_scp_statements(ptbxl_dir: Path) -> pd.DataFrame:
+    """PTB-XL's ``scp_statements.csv``: each SCP code with its diagnostic class and subclass."""
     return _read_csv(ptbxl_dir / "scp_statements.csv", index_col=0)
 
 

@@ -37,6 +37,8 @@ def recording_labels(data: GlucoseBeats) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_supervised(model: keras.Model, data: GlucoseBeats, batch_size: int = 256) -> dict:
+    """The supervised network on a set of study beats: a beat is "glucose" above 0.5, a recording
+    by majority of its beats. Returns beat and recording accuracy, recalls and counts."""
     p = model.predict(data.beats[..., None].astype("float32"), batch_size=batch_size, verbose=0)[:, 0]
     beat_predictions = (p > 0.5).astype(int)
     ids, labels = recording_labels(data)
@@ -94,6 +96,10 @@ def recording_decision(different: np.ndarray) -> tuple[int, np.ndarray]:
 
 
 def evaluate_comparator(comparator: keras.Model, data: GlucoseBeats, bank: tuple[np.ndarray, np.ndarray]) -> dict:
+    """The comparator on a set of study beats: each beat is compared with the 50 + 50 beats
+    of the reference ``bank`` (:func:`reference_bank`) and is "fast" when more fast than glucose
+    references are judged the same; a recording votes with beat j against reference j.
+    Returns beat and recording accuracy, recalls and counts."""
     different = bank_comparisons(comparator, data.beats, bank)
     beat_predictions, _ = beat_decisions(different)
     ids, labels = recording_labels(data)

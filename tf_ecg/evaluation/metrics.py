@@ -8,7 +8,7 @@ import math
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score
 
-from tf_ecg.evaluation.calibration import multilabel_calibration, single_label_calibration
+from tf_ecg.evaluation.calibration import multilabel_calibration, risk_coverage, single_label_calibration
 from tf_ecg.data.mitbih import AAMI_CLASSES, aami_labels
 
 
@@ -72,6 +72,8 @@ def multiclass_report(y_true: np.ndarray, probabilities: np.ndarray, class_names
             report["per_class"][name]["auc"] = aucs[name]
     report["macro_auc"] = float(np.mean(list(aucs.values()))) if aucs else float("nan")
     report["calibration"] = single_label_calibration(y_true, probabilities, class_names)
+    # the top probability of two complementary columns is max(p, 1 - p): also right for one sigmoid
+    report["risk_coverage"] = risk_coverage(probabilities.max(axis=1), probabilities.argmax(axis=1) == y_true)
     return report
 
 

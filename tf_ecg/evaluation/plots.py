@@ -36,6 +36,7 @@ def ecg_strip(signal: np.ndarray, sampling_rate: float, leads=None, title: str =
 
 
 def confusion_matrix_figure(matrix, class_names, title: str = "Confusion matrix (rows = true)"):
+    """A matplotlib figure of a confusion matrix (rows: true class): counts, shaded by row share."""
     matrix = np.asarray(matrix)
     size = max(5.0, 1.2 + 0.9 * len(class_names))
     figure, axis = plt.subplots(figsize=(size, size))
@@ -54,6 +55,7 @@ def confusion_matrix_figure(matrix, class_names, title: str = "Confusion matrix 
 
 
 def roc_figure(y_true_one_hot, scores, class_names, title: str = "ROC (one vs rest)"):
+    """One-vs-rest ROC curves with their AUC, from one-hot truths and per-class scores."""
     figure, axis = plt.subplots(figsize=(5.5, 5.5))
     y_true_one_hot, scores = np.asarray(y_true_one_hot), np.asarray(scores)
     for i, name in enumerate(class_names):
@@ -99,6 +101,8 @@ TARGET_UNITS = {"HR": "bpm", "PR": "ms", "QRS": "ms", "QT": "ms"}
 
 
 def regression_figure(y_true, y_pred, name: str):
+    """Predicted against true values of one target (units from its name, e.g. bpm, ms), with
+    the identity line."""
     y_true, y_pred = np.ravel(y_true), np.ravel(y_pred)
     unit = f" ({TARGET_UNITS[name]})" if name in TARGET_UNITS else ""
     figure, axis = plt.subplots(figsize=(5, 5))

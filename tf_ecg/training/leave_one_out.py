@@ -23,7 +23,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
@@ -35,17 +34,9 @@ from tf_ecg.evaluation.plots import confusion_matrix_figure, figure_to_png
 from tf_ecg.registry import build_model
 from tf_ecg.training.callbacks import png_summary
 
-KEEP = tuple(s for s in mitbih.BEAT_SYMBOLS if s != "Q")
 FINE_TUNE_END = 10 * 60 * mitbih.SAMPLING_RATE               # first 10 minutes: R peak < 216,000
 EVALUATION_START = 650_000 - 20 * 60 * mitbih.SAMPLING_RATE  # last 20 minutes: R peak >= 218,000
 VARIANTS = ("baseline", "baseline_last20", "transfer")
-
-
-def beat_dataset(mitdb_dir: Path, records=None) -> tuple[mitbih.BeatSet, np.ndarray, list[str]]:
-    """(beats, integer labels, class symbols in label order) for the protocol."""
-    beats = mitbih.beat_set(mitdb_dir, records, 80, 80, KEEP)
-    codes, symbols = pd.factorize(beats.symbols)
-    return beats, codes.astype(np.int64), [str(s) for s in symbols]
 
 
 def _scale(waves: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
@@ -116,7 +107,7 @@ def run_leave_one_out(mitdb_dir: Path, out_dir: Path, records=None, config: Leav
         changed = sorted(k for k, v in json.loads(settings.read_text()).items() if asdict(config).get(k) != v)
         raise RunError(out_dir, f"holds folds of a different configuration (differing: {', '.join(changed)}); "
                                 f"use another folder")
-    beats, labels, symbols = beat_dataset(mitdb_dir, pool)
+    beats, labels, symbols = mitbih.leave_one_out_beats(mitdb_dir, pool)
     folds = list(records) if records is not None else list(dict.fromkeys(beats.records))
     outside = sorted(set(folds) - set(beats.records))
     if outside:

@@ -41,6 +41,7 @@ BEST, FINAL = "best.keras", "final.keras"
 RECIPE_FILE, RECORD_FILE = "recipe.toml", "run.json"
 # Everything train() writes into a run directory (and all that --restart removes).
 TEST_OUTPUTS = "test_outputs.npz"  # the kept model's test outputs and the labels they were scored against
+VAL_OUTPUTS = "val_outputs.npz"    # its raw validation outputs (logits or the model's outputs): export calibrates on them
 RUN_FILES = (RECIPE_FILE, RECORD_FILE, f".{RECORD_FILE}.partial", BEST, FINAL, "history.csv", "test_metrics.json",
              TEST_OUTPUTS, "input_spec.json", "logs", "backup", "plots")
 CUSTOM_OBJECTS = {"FocalLoss": FocalLoss, "AdaBound": AdaBound}  # recipe names of tf_ecg's own
@@ -392,6 +393,8 @@ def _train(recipe: Recipe, run_dir: Path, state: str, created: bool, splits: Spl
     report = evaluation_report(recipe.task, y_test, outputs, splits.output_names, training.thresholds)
     report["model_kept"] = training.keep
     np.savez_compressed(run_dir / TEST_OUTPUTS, outputs=outputs, labels=y_test)  # re-scorable without the model
+    np.savez_compressed(run_dir / VAL_OUTPUTS, raw=model.predict(datasets["val"], verbose=0),
+                        labels=dataset_targets(datasets["val"]))
     (run_dir / "input_spec.json").write_text(strict_json(
         {"input_spec": splits.input_spec.to_dict(), "output_names": splits.output_names,
          "task": recipe.task, "outputs": training.outputs, "thresholds": training.thresholds,
@@ -426,6 +429,20 @@ def _now() -> str:
 
 
 # ---------------------------------------------------------------- evaluation of a finished run
+
+def validation_outputs(run_dir: Path, model: keras.Model, which: str = "best", data_root=None) -> tuple[np.ndarray, np.ndarray]:
+    """(raw outputs, labels) of the run's kept model on its validation split: those the run
+    wrote when it finished, else (a run from before tf_ecg wrote them, or ``which`` is not the
+    kept model) predicted now on the validation split rebuilt from ``data_root``."""
+    recipe = load_run_recipe(run_dir)
+    if which == recipe.training.keep and (run_dir / VAL_OUTPUTS).is_file():
+        with np.load(run_dir / VAL_OUTPUTS) as stored:
+            return stored["raw"], stored["labels"]
+    splits = load_source(recipe.data, data_root)
+    data = evaluation_dataset(splits, recipe.training, "val")
+    with naming_corrupt_shards(splits):
+        return model.predict(data, verbose=0), dataset_targets(data)
+
 
 def evaluate_run(run_dir: str | Path, which: str = "best", split: str = "test", data_root=None) -> dict:
     """Score ``<run_dir>/<which>.keras`` on one split rebuilt from the run's resolved recipe;
