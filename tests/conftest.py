@@ -71,3 +71,24 @@ def small_record(tmp_path) -> Path:
     lead = nk.ecg_simulate(duration=20, sampling_rate=360, heart_rate=75, random_state=3)
     signal = np.stack([lead, 0.5 * lead], axis=1)
     return write_record(tmp_path, "rec1", signal, 360, ["MLII", "V1"])
+
+
+def assert_explains(saved, recording, out, method="integrated_gradients", steps=4, **options):
+    """``tf-ecg explain`` of an export on a recording: attributions of the windows' shape, finite,
+    and the files written; integrated gradients not all zero (a Grad-CAM map can be: every
+    weighted sum negative, as in a network with random weights)."""
+    import json
+
+    import numpy as np
+
+    from tf_ecg.cli import main
+
+    args = ["explain", str(saved), str(recording), "--out", str(out), "--method", method.replace("_", "-"),
+            "--steps", str(steps), *[f"--{k.replace('_', '-')}={v}" for k, v in options.items()]]
+    assert main(args) == 0
+    attributions, windows = np.load(out / "attributions.npy"), np.load(out / "windows.npy")
+    assert attributions.shape == windows.shape and np.isfinite(attributions).all()
+    assert method == "grad_cam" or np.abs(attributions).max() > 0
+    assert len(json.loads((out / "explain.json").read_text())["explained"]) == len(windows)
+    assert (out / "strip_0.png").is_file()
+    return attributions

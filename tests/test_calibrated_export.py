@@ -89,6 +89,10 @@ def test_a_regressor_serves_a_split_conformal_interval(tmp_path):
     np.testing.assert_allclose(np.asarray(prediction["intervals"]["upper"]) - values, expected, rtol=1e-4)
     np.testing.assert_allclose(values - np.asarray(prediction["intervals"]["lower"]), expected, rtol=1e-4)
     assert prediction["intervals"]["level"] == 0.9
+    interval = json.loads((tmp_path / "run" / "test_metrics.json").read_text())["interval"]["per_target"]["HR"]
+    covered = np.abs(splits.test[1] - result.model.predict(splits.test[0], verbose=0)) <= expected
+    assert interval["half_width"] == pytest.approx(expected, rel=1e-4)
+    assert interval["coverage"] == pytest.approx(covered.mean(), abs=1e-6)
 
 
 def test_an_export_from_before_calibration_still_predicts_and_says_so(tmp_path):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import tf_ecg
+from conftest import assert_explains
 from tf_ecg.cli import main
 from tf_ecg.data.glucose import DATE_SPLIT, cached_study_beats, study_beats
 from tf_ecg.errors import ECGDataError
@@ -144,6 +145,7 @@ def test_presets_predict_on_apple_health_exports(originals, shared_data, supervi
         # the values-only file and a header that says millivolts give the same decisions
         assert predict_file(saved, recording)["summary"] == summary
         assert predict_file(saved, in_millivolts)["predicted"] == result["predicted"]
+    assert_explains(tmp_path / "glucose_supervised", health, tmp_path / "explained")
 
     # the served comparator (its bank inside) gives the evaluation's per-beat and recording decisions
     from tf_ecg.data.formats.applewatch import read_applewatch_csv

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import write_record
+from conftest import assert_explains, write_record
 from test_keras_hdf5 import write_tf_keras2_model_file
 from tf_ecg import build_model
 from tf_ecg.cli import main
@@ -59,6 +59,13 @@ def ribeiro(tmp_path_factory):
     saved = tmp_path_factory.mktemp("exports") / "ribeiro_code"
     assert main(["export", "--preset", "ribeiro_code", "--weights", str(path), "--out", str(saved)]) == 0
     return model, saved
+
+
+def test_ribeiro_preset_explained_by_both_methods(ribeiro, ptbxl_dir, tmp_path):
+    _, saved = ribeiro
+    record = ptbxl_dir / "records500" / "00000" / "00001_hr"
+    for method in ("integrated_gradients", "grad_cam"):
+        assert assert_explains(saved, record, tmp_path / method, method, output="AF").shape == (1, 4000, 12)  # 10 s at 400 Hz: padded inside the graph
 
 
 def test_ribeiro_preset_on_a_ptbxl_record_in_any_lead_spelling_order_and_unit(ribeiro, ptbxl_dir, tmp_path):
@@ -226,6 +233,7 @@ def test_autoecg_transfer_preset(ptbxl_dir, tmp_path):
     served = predict_file(tmp_path / "saved", record.path)
     np.testing.assert_allclose(served["outputs"], expected, rtol=1e-4, atol=1e-5)
     assert served["summary"]["recording"] == ("abnormal" if expected[0, 0] > 0.5 else "normal")
+    assert_explains(tmp_path / "saved", record.path, tmp_path / "explained", method="grad_cam")
 
 
 def test_generator_preset_uses_the_packaged_weights(tmp_path):
@@ -238,6 +246,8 @@ def test_generator_preset_uses_the_packaged_weights(tmp_path):
     expected = 6000 * np.asarray(load_generator()(noise, training=False))
     np.testing.assert_allclose(served["outputs"], expected, atol=0.05)
     assert served["summary"] == {"ecgs": 2, "shape": [5000, 8], "units": "uV"}
+    assert main(["explain", str(tmp_path / "generator"), str(tmp_path / "noise.npy"), "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
 
 
 @needs_torch
@@ -260,6 +270,8 @@ def test_e18_presets_from_a_pytorch_state_dict(preset, classes, ptbxl_dir, tmp_p
         expected = np.exp(expected) / np.exp(expected).sum(axis=1, keepdims=True)  # served as probabilities
     served = predict_file(tmp_path / "saved", ptbxl_dir / "records500" / "00000" / "00003_hr")
     np.testing.assert_allclose(served["outputs"], expected, rtol=1e-4, atol=1e-4)
+    assert_explains(tmp_path / "saved", ptbxl_dir / "records500" / "00000" / "00003_hr", tmp_path / "explained",
+                    method="grad_cam" if classes > 1 else "integrated_gradients")
 
 
 @needs_torch
@@ -283,6 +295,7 @@ def test_mitbih_resnext_preset_from_a_pytorch_state_dict(mitdb_dir, tmp_path):
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert len(served["outputs"]) == len(beats) > 15
     np.testing.assert_allclose(served["outputs"], expected, rtol=1e-4, atol=1e-4)
+    assert_explains(tmp_path / "saved", tmp_path / "first_20s", tmp_path / "explained", method="grad_cam")
 
 
 def test_input_contracts_page_has_a_section_per_preset():

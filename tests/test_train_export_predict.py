@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import assert_explains
 from tf_ecg.cli import main
 from tf_ecg.data.formats.recording import read_recording
 from tf_ecg.predict import predict_file
@@ -102,6 +103,8 @@ def test_cli_train_evaluate_export_predict(mitdb_dir, recipe_file, tmp_path, cap
     np.save(tmp_path / "beats.npy", windows)
     assert main(["predict", str(saved), str(tmp_path / "beats.npy"), "--out", str(tmp_path / "p.json")]) == 0
     assert len(json.loads((tmp_path / "p.json").read_text())["outputs"]) == 5
+    for method in ("integrated_gradients", "grad_cam"):
+        assert_explains(saved, tmp_path / "beats.npy", tmp_path / method, method).shape == (5, 160, 2)
 
 
 def test_cli_bad_inputs_are_clear_errors(mitdb_dir, recipe_file, tmp_path, capsys):

@@ -7,6 +7,7 @@ and a terminal get the same checks, files and errors. They are exported as ``tf_
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -291,18 +292,39 @@ class Predictor:
         """
         from tf_ecg.predict import predict_file
 
+        with _as_file(recording) as path:
+            result = predict_file(self.path, path, sampling_rate, units, batch_size, exported=self.exported,
+                                  raw=raw, target_accuracy=target_accuracy)
         if isinstance(recording, np.ndarray):
-            import tempfile
+            result["input"] = f"array of shape {recording.shape}"
+        return result
 
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / "array.npy"
-                np.save(path, recording)
-                result = predict_file(self.path, path, sampling_rate, units, batch_size, exported=self.exported,
-                                      raw=raw, target_accuracy=target_accuracy)
-                result["input"] = f"array of shape {recording.shape}"
-                return result
-        return predict_file(self.path, recording, sampling_rate, units, batch_size, exported=self.exported,
-                            raw=raw, target_accuracy=target_accuracy)
+    def explain(self, recording: str | Path | np.ndarray, out: str | Path | None = None, *,
+                method: str = "integrated_gradients", output: str | None = None,
+                sampling_rate: float | None = None, units: str | None = None, steps: int = 64) -> dict:
+        """Where the model looked: per-sample attributions of one output on each window.
+
+        Args:
+            recording: as :meth:`predict` takes it.
+            out: a new folder for ``attributions.npy``, ``windows.npy``, ``explain.json`` and
+                ``strip_<i>.png`` (the ECG per lead, the attribution as a red band).
+            method: ``"integrated_gradients"`` (baseline 0 mV, ``steps`` steps) or
+                ``"grad_cam"`` (the last convolutional feature map; conv nets).
+            output: the class or target explained (default: each window's predicted class,
+                or the first target).
+            sampling_rate: what a file or array without a header holds.
+            units: what a file or array without a header holds.
+            steps: integrated gradients' path steps.
+
+        Returns:
+            ``attributions`` and ``windows`` (n, length, leads; the input in mV), ``explained``
+            (the output name per window), ``outputs``, ``positions``, ``method`` and ``settings``.
+        """
+        from tf_ecg.explain import explain_recording
+
+        with _as_file(recording) as path:
+            return explain_recording(self.path, path, out, method, output, sampling_rate, units, steps,
+                                     exported=self.exported)
 
     def predict_hdf5(self, path: str | Path, out: str | Path, dataset: str = "tracings", sampling_rate: float = 400,
                      units: str = "mV", batch_size: int = 32) -> dict:
@@ -311,6 +333,20 @@ class Predictor:
         from tf_ecg.predict import predict_code_hdf5
 
         return predict_code_hdf5(self.path, path, out, dataset, sampling_rate, units, batch_size)
+
+
+@contextmanager
+def _as_file(recording: str | Path | np.ndarray):
+    """A path for a recording given as a path, or as an array (written to a temporary .npy)."""
+    if not isinstance(recording, np.ndarray):
+        yield recording
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "array.npy"
+        np.save(path, recording)
+        yield path
 
 
 def load(saved_model: str | Path) -> Predictor:

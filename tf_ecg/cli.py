@@ -71,6 +71,10 @@ def _print_report(report: dict) -> None:
         for name, scores in report["per_target"].items():
             print(f"  {name}: MAE {scores['mae']:.2f} (predicting the mean: "
                   f"{scores['mae_of_mean_predictor']:.2f}), RMSE {scores['rmse']:.2f}, R2 {scores['r2']:.3f}")
+            interval = report.get("interval", {}).get("per_target", {}).get(name)
+            if interval:
+                print(f"  {name}: {report['interval']['level']:.0%} interval +- {interval['half_width']:.2f} "
+                      f"covered {interval['coverage']:.1%}")
         return
     print(f"  accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  "
           f"macro-AUC {report['macro_auc']:.4f}  (n = {report['n']})")
@@ -195,6 +199,20 @@ def cmd_predict(args) -> int:
         Path(args.out).write_text(strict_json(result))
     print(json.dumps({"input": result["input"], "windows": len(result["outputs"]), "summary": result["summary"],
                       **({"calibration": result["calibration"]} if "calibration" in result else {})}, indent=2))
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from collections import Counter
+
+    from tf_ecg.api import load
+
+    result = load(args.saved_model).explain(args.input, args.out, method=args.method.replace("-", "_"),
+                                            output=args.output, sampling_rate=args.sampling_rate, units=args.units,
+                                            steps=args.steps)
+    print(f"{len(result['windows'])} windows explained ({args.method}); explained: "
+          f"{dict(Counter(result['explained']))}")
+    print(f"written: {args.out} (attributions.npy, windows.npy, explain.json, strip_*.png)")
     return 0
 
 
@@ -398,6 +416,17 @@ def parser() -> argparse.ArgumentParser:
                              "(n, length, leads) in mV, labels); int8: serving windows (.npy; default for a run: its "
                              "training split)")
     data_root_option(export)
+
+    explain = add("explain", cmd_explain, "where an exported model looked: per-sample attributions of each window, "
+                                          "saved as arrays and ECG strips")
+    explain.add_argument("saved_model")
+    explain.add_argument("input", help="a recording (WFDB, Apple Watch CSV, .npy), as predict takes it")
+    explain.add_argument("--out", required=True, help="new folder for attributions.npy, explain.json, strip_*.png")
+    explain.add_argument("--method", choices=("integrated-gradients", "grad-cam"), default="integrated-gradients")
+    explain.add_argument("--output", metavar="CLASS", help="the class or target explained (default: the predicted one)")
+    explain.add_argument("--steps", type=number(int, 2, 1024), default=64, help="integrated gradients' steps")
+    explain.add_argument("--sampling-rate", type=SAMPLING_RATE, help="Hz, for a file that does not say it")
+    explain.add_argument("--units", help="amplitude units of a file that does not say them (V, mV, uV)")
 
     predict = add("predict", cmd_predict, "run an exported model on a WFDB record, Apple Watch CSV, .npy, "
                                          "or a CODE HDF5 file of exams")

@@ -34,8 +34,8 @@ from tf_ecg.saved_model import ExportedModel, load_exported
 HDF5_SUFFIXES = (".hdf5", ".h5", ".hdf")
 
 
-def _windows(exported: ExportedModel, input_path: Path, sampling_rate, units) -> tuple[np.ndarray, np.ndarray, list]:
-    """(model input windows, their positions, warnings about the input)."""
+def recording_windows(exported: ExportedModel, input_path: Path, sampling_rate, units) -> tuple[np.ndarray, np.ndarray, list]:
+    """(the windows the export takes: mV at its rate; their positions; warnings about the input)."""
     spec = InputSpec(**exported.metadata["input_spec"])
     if spec.kind == "noise":  # the DeepFake generator: noise in, ECGs out
         noise = read_recording(input_path, spec.sampling_rate, None, spec.sampling_rate).signal
@@ -106,7 +106,7 @@ def predict_file(saved_model_dir: str | Path, input_path: str | Path, sampling_r
     spec = InputSpec(**metadata["input_spec"])
     if units is None and spec.units != "mV" and Path(input_path).suffix == ".npy":
         units = spec.units  # a headerless array for a microvolt model is taken to be in microvolts
-    windows, positions, input_warnings = _windows(exported, Path(input_path), sampling_rate, units)
+    windows, positions, input_warnings = recording_windows(exported, Path(input_path), sampling_rate, units)
     outputs = np.concatenate([exported(windows[i:i + batch_size], raw=raw)
                               for i in range(0, len(windows), batch_size)])
     result = {"input": str(input_path), "task": metadata["task"], "kind": spec.kind,

@@ -24,7 +24,7 @@ from tf_ecg.data.spec import InputSpec
 from tf_ecg.errors import ECGDataError, RunError, WeightFileError
 from tf_ecg.evaluation.calibration import fit_calibration
 from tf_ecg.evaluation.metrics import strict_json
-from tf_ecg.serving import comparator_serving_model, serving_contract, serving_model
+from tf_ecg.serving import class_activation_endpoints, comparator_serving_model, serving_contract, serving_model
 from tf_ecg.weights import load_original_weights
 
 METADATA = Path("assets.extra") / "tf_ecg.json"
@@ -83,12 +83,14 @@ def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best", da
 def calibrated_serving(model: keras.Model, spec: InputSpec, task: str, outputs: str,
                        calibration: dict | None) -> tuple[keras.Model, dict]:
     """The serving model (temperature-scaled where ``calibration`` holds a temperature) and
-    the other endpoints: ``serve_raw``, the network's own probabilities."""
+    the other endpoints: ``serve_raw``, the network's own probabilities; ``features`` and
+    ``head`` for Grad-CAM (``tf_ecg.serving.class_activation_endpoints``)."""
     temperature = (calibration or {}).get("temperature")
+    endpoints = class_activation_endpoints(model, spec, task, outputs, temperature)
     if temperature is None:
-        return serving_model(model, spec, task, outputs), {}
+        return serving_model(model, spec, task, outputs), endpoints
     return (serving_model(model, spec, task, outputs, temperature),
-            {"serve_raw": serving_model(model, spec, task, outputs)})
+            {"serve_raw": serving_model(model, spec, task, outputs), **endpoints})
 
 
 def is_comparator(model: keras.Model) -> bool:
@@ -165,7 +167,7 @@ def export_preset_model(name: str, model: keras.Model, out_dir: str | Path, weig
         metadata["reference_bank"] = {"dates": list(DATE_SPLIT["train"]), "seed": bank_seed,
                                       "per_class": len(bank[0]), "classes": preset.output_names}
     else:
-        serving, endpoints = serving_model(model, spec, preset.task, preset.outputs), {}
+        serving, endpoints = calibrated_serving(model, spec, preset.task, preset.outputs, None)
         metadata["serving"] = serving_contract(spec)
         if calibration_data is not None:
             windows, labels = calibration_data
@@ -228,8 +230,8 @@ def export_model(model: keras.Model, out_dir: str | Path, metadata: dict,
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
         archive = keras.export.ExportArchive()
-        signature = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=model.inputs[0].name)]
         for name, endpoint in {"serve": model, **(endpoints or {})}.items():
+            signature = [tf.TensorSpec((None, *endpoint.input_shape[1:]), tf.float32, name=endpoint.inputs[0].name)]
             archive.track_and_add_endpoint(name, endpoint, signature)
         metadata = {**metadata, "endpoints": ["serve", *(endpoints or {})]}
         archive.write_out(str(staging / "model"), verbose=False)

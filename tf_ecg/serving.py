@@ -90,12 +90,44 @@ def serving_model(model: keras.Model, spec: InputSpec, task: str, outputs: str,
     """Preprocessing + ``model`` + the output activation of a model trained on logits; with a
     ``temperature`` (classifiers), the probabilities are temperature-scaled."""
     raw = keras.Input(serving_input_shape(spec), name="ecg_millivolts")
-    y = model(ServingPreprocessing(spec.to_dict(), name="preprocessing")(raw))
-    if temperature is not None:
-        y = TemperatureScaling(temperature, task, outputs, name="calibrated_probabilities")(y)
-    elif outputs == "logits" and task != "regression":
-        y = layers.Activation("softmax" if task == "multiclass" else "sigmoid", name="probabilities")(y)
+    y = _served_outputs(model(ServingPreprocessing(spec.to_dict(), name="preprocessing")(raw)), task, outputs,
+                        temperature)
     return keras.Model(raw, y, name=f"{model.name}_serving")
+
+
+def _served_outputs(y, task: str, outputs: str, temperature: list[float] | None):
+    if temperature is not None:
+        return TemperatureScaling(temperature, task, outputs, name="calibrated_probabilities")(y)
+    if outputs == "logits" and task != "regression":
+        return layers.Activation("softmax" if task == "multiclass" else "sigmoid", name="probabilities")(y)
+    return y
+
+
+def class_activation_endpoints(model: keras.Model, spec: InputSpec, task: str, outputs: str,
+                               temperature: list[float] | None = None) -> dict[str, keras.Model]:
+    """The serving model cut at its last convolutional feature map, for Grad-CAM: ``features``
+    (mV windows -> the map (n, time, channels)) and ``head`` (the map -> served outputs). The
+    cut is the last layer with a (time, channels) output that everything after it depends on
+    alone; a model without one (no conv layer, or a skip around every candidate) gets none."""
+    for layer in reversed(model.layers):
+        try:
+            feature_map = layer.output
+        except (AttributeError, ValueError):  # a layer called more than once has no single output
+            continue
+        if len(feature_map.shape) != 3 or feature_map.shape[1] in (None, 1) or layer is model.layers[0]:
+            continue
+        try:
+            rest = keras.Model(feature_map, model.outputs[0], name=f"{model.name}_after_{layer.name}")
+        except ValueError:  # the outputs depend on more than this map (a skip around it)
+            continue
+        raw = keras.Input(serving_input_shape(spec), name="ecg_millivolts")
+        before = keras.Model(model.inputs, feature_map, name=f"{model.name}_to_{layer.name}")
+        features = keras.Model(raw, before(ServingPreprocessing(spec.to_dict(), name="preprocessing")(raw)),
+                               name=f"{model.name}_features")
+        mapped = keras.Input(tuple(feature_map.shape[1:]), name="feature_map")
+        head = keras.Model(mapped, _served_outputs(rest(mapped), task, outputs, temperature), name=f"{model.name}_head")
+        return {"features": features, "head": head}
+    return {}
 
 
 @keras.saving.register_keras_serializable(package="tf_ecg")

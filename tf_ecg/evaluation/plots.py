@@ -17,13 +17,23 @@ from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
 plt.rcParams.update({"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 11})
 
 
-def ecg_strip(signal: np.ndarray, sampling_rate: float, leads=None, title: str = "", units: str = "mV"):
-    """One row per lead of a (samples, leads) signal, time in seconds, amplitude in ``units``."""
+def ecg_strip(signal: np.ndarray, sampling_rate: float, leads=None, title: str = "", units: str = "mV",
+              attribution: np.ndarray | None = None):
+    """One row per lead of a (samples, leads) signal, time in seconds, amplitude in ``units``;
+    with ``attribution`` (the signal's shape), its magnitude as a red band behind each lead
+    (one colour scale for all leads)."""
     signal = np.asarray(signal)
     count = signal.shape[1]
     figure, axes = plt.subplots(count, 1, figsize=(7, 0.75 * count + 1.4), sharex=True, squeeze=False)
     time = np.arange(len(signal)) / sampling_rate
+    magnitude = None if attribution is None else np.abs(np.asarray(attribution, float))
     for i, axis in enumerate(axes[:, 0]):
+        if magnitude is not None:
+            low, high = float(signal[:, i].min()), float(signal[:, i].max())
+            pad = 0.1 * (high - low) + 1e-6
+            axis.imshow(magnitude[None, :, i], aspect="auto", cmap="Reds", vmin=0, vmax=magnitude.max() + 1e-12,
+                        extent=(0, len(signal) / sampling_rate, low - pad, high + pad), alpha=0.7,
+                        interpolation="nearest")
         axis.plot(time, signal[:, i], linewidth=0.8, color="black")
         axis.set_ylabel(leads[i] if leads else f"lead {i + 1}", rotation=0, ha="right", va="center", fontsize=12)
         axis.grid(True, color="#f4b6b6", linewidth=0.5)

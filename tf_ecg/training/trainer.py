@@ -25,6 +25,7 @@ from tf_ecg.data.pipelines import pairs_from_halves
 from tf_ecg.data.formats.shards import naming_corrupt_shards
 from tf_ecg.data.sources import Splits, load_source
 from tf_ecg.errors import ECGDataError, OutputPathError, RecipeError, RunError
+from tf_ecg.evaluation.calibration import INTERVAL_LEVEL, conformal_half_width, interval_coverage
 from tf_ecg.evaluation.metrics import evaluation_report, strict_json
 from tf_ecg.evaluation.plots import figure_to_png, report_figures
 from tf_ecg.building import build_model
@@ -393,8 +394,9 @@ def _train(recipe: Recipe, run_dir: Path, state: str, created: bool, splits: Spl
     report = evaluation_report(recipe.task, y_test, outputs, splits.output_names, training.thresholds)
     report["model_kept"] = training.keep
     np.savez_compressed(run_dir / TEST_OUTPUTS, outputs=outputs, labels=y_test)  # re-scorable without the model
-    np.savez_compressed(run_dir / VAL_OUTPUTS, raw=model.predict(datasets["val"], verbose=0),
-                        labels=dataset_targets(datasets["val"]))
+    raw_val, y_val = model.predict(datasets["val"], verbose=0), dataset_targets(datasets["val"])
+    np.savez_compressed(run_dir / VAL_OUTPUTS, raw=raw_val, labels=y_val)
+    add_interval_coverage(report, recipe, raw_val, y_val, y_test, outputs)
     (run_dir / "input_spec.json").write_text(strict_json(
         {"input_spec": splits.input_spec.to_dict(), "output_names": splits.output_names,
          "task": recipe.task, "outputs": training.outputs, "thresholds": training.thresholds,
@@ -430,6 +432,19 @@ def _now() -> str:
 
 # ---------------------------------------------------------------- evaluation of a finished run
 
+def add_interval_coverage(report: dict, recipe: Recipe, raw_val, y_val, y, values) -> None:
+    """A regressor's report gains the split-conformal interval its export serves (fitted on
+    the validation outputs) and how often it held: coverage and mean width per target."""
+    if recipe.task != "regression":
+        return
+    half_width = conformal_half_width(np.asarray(y_val, float).reshape(len(y_val), -1)
+                                      - np.asarray(raw_val, float).reshape(len(y_val), -1))
+    report["interval"] = {"method": "split conformal, fitted on the validation split", "level": INTERVAL_LEVEL,
+                          "per_target": dict(zip(report["target_names"], [
+                              {"half_width": float(h), "coverage": c, "mean_width": float(2 * h)}
+                              for h, c in zip(half_width, interval_coverage(y, values, half_width)["coverage"])]))}
+
+
 def validation_outputs(run_dir: Path, model: keras.Model, which: str = "best", data_root=None) -> tuple[np.ndarray, np.ndarray]:
     """(raw outputs, labels) of the run's kept model on its validation split: those the run
     wrote when it finished, else (a run from before tf_ecg wrote them, or ``which`` is not the
@@ -460,6 +475,8 @@ def evaluate_run(run_dir: str | Path, which: str = "best", split: str = "test", 
         y = dataset_targets(data)
         outputs = output_transform(recipe)(model.predict(data, verbose=0))
     report = evaluation_report(recipe.task, y, outputs, splits.output_names, recipe.training.thresholds)
+    if recipe.task == "regression":
+        add_interval_coverage(report, recipe, *validation_outputs(run_dir, model, which, data_root), y, outputs)
     recorded = read_run_record(run_dir).get("data", {}).get("fingerprint", {}).get(split)
     report["data_matches_run"] = recorded == splits.fingerprint([split])[split]  # only the split scored
     report["model"] = str(model_file)
