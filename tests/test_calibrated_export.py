@@ -57,7 +57,7 @@ def test_a_classifier_serves_calibrated_probabilities_and_flags_unsure_windows(t
     calibration = metadata["calibration"]
     assert calibration["method"] == "temperature scaling" and len(calibration["temperature"]) == 1
     assert calibration["val_ece_after"] <= calibration["val_ece_before"] + 1e-9
-    assert metadata["endpoints"] == ["serve", "serve_raw"]
+    assert metadata["endpoints"] == ["serve", "serve_raw", "features", "head"]  # features, head: Grad-CAM
 
     model = tf_ecg.load(saved)
     windows = splits.test[0]

@@ -81,7 +81,8 @@ def test_cli_train_evaluate_export_predict(mitdb_dir, recipe_file, tmp_path, cap
     events = list((run_dir / "logs").rglob("events.out.tfevents.*"))
     assert {p.parent.name for p in events} >= {"train", "validation", "images"}
     assert image_tags(run_dir / "logs" / "images") == {
-        "input/example_ecg", "validation/confusion_matrix", "validation/roc", "validation/reliability"}
+        "input/example_ecg", "validation/confusion_matrix", "validation/roc", "validation/reliability",
+        "validation/attributions_0", "validation/attributions_1", "validation/attributions_2"}
     report = json.loads((run_dir / "test_metrics.json").read_text())
     assert report["class_names"] == ["N", "S", "V", "F", "Q"]
     assert np.array(report["confusion_matrix"]).sum() == report["n"]

@@ -165,6 +165,32 @@ def _flat_hparams(recipe) -> dict:
     return flat
 
 
+def write_attribution_summaries(log_dir: Path, model: keras.Model, val_data, spec, names, recipe, count: int = 3,
+                                steps: int = 32) -> None:
+    """Where the kept model looked, in TensorBoard (``validation/attributions_<i>``): integrated
+    gradients (0 mV baseline) of the predicted class (or the target) on the first ``count``
+    validation examples, as ECG strips in mV with the attribution band."""
+    from tf_ecg.explain import EXPLAINED_TASKS, explained_outputs, integrated_gradients
+    from tf_ecg.serving import serving_model, serving_windows
+
+    if recipe.task not in EXPLAINED_TASKS or recipe.training.pairs:
+        return
+    windows = serving_windows(np.asarray(next(iter(val_data))[0])[:count], spec)
+    serving = serving_model(model, spec, recipe.task, recipe.training.outputs)
+    outputs = np.asarray(serving(windows)).reshape(len(windows), -1)
+    index, sign, explained = explained_outputs(outputs, {"output_names": names,
+                                                         "task": recipe.task,
+                                                         "thresholds": recipe.training.thresholds}, None)
+    attributions = integrated_gradients(serving, windows, index, steps, sign)
+    writer = tf.summary.create_file_writer(str(Path(log_dir) / "images"))
+    samples = -1 if spec.kind == "glucose_beat" else None  # a glucose beat's last value is its RR interval
+    for i, window in enumerate(windows):
+        strip = ecg_strip(window[:samples], spec.sampling_rate, spec.display_leads(),
+                          f"validation example {i}: {explained[i]} (integrated gradients, {steps} steps)",
+                          attribution=attributions[i][:samples])
+        png_summary(writer, f"validation/attributions_{i}", figure_to_png(strip), 0)
+
+
 def write_run_summaries(log_dir: Path, recipe, test_report: dict | None) -> None:
     """The run as a whole in TensorBoard: the resolved recipe as text and its settings in
     the HParams dashboard (at the start), the test metrics as scalars and as the HParams

@@ -33,7 +33,7 @@ from tf_ecg.runtime import machine_info
 from tf_ecg.training.distribution import (Runtime, fit_under_multi_worker, float32_outputs, make_strategy,
                                           runtime_context, synchronise_batch_norm, worker_directory)
 from tf_ecg.training.callbacks import (BatchNormStatistics, TimeBudget, TimeBudgetSpent, ValidationReport, dataset_targets,
-                                      epoch_schedule, write_run_summaries)
+                                      epoch_schedule, write_attribution_summaries, write_run_summaries)
 from tf_ecg.training.losses import FocalLoss
 from tf_ecg.training.run_lock import LOCK_FILES, run_lock
 from tf_ecg.training.optimizers import AdaBound
@@ -44,7 +44,7 @@ RECIPE_FILE, RECORD_FILE = "recipe.toml", "run.json"
 TEST_OUTPUTS = "test_outputs.npz"  # the kept model's test outputs and the labels they were scored against
 VAL_OUTPUTS = "val_outputs.npz"    # its raw validation outputs (logits or the model's outputs): export calibrates on them
 RUN_FILES = (RECIPE_FILE, RECORD_FILE, f".{RECORD_FILE}.partial", BEST, FINAL, "history.csv", "test_metrics.json",
-             TEST_OUTPUTS, "input_spec.json", "logs", "backup", "plots")
+             TEST_OUTPUTS, VAL_OUTPUTS, "input_spec.json", "logs", "backup", "plots")
 CUSTOM_OBJECTS = {"FocalLoss": FocalLoss, "AdaBound": AdaBound}  # recipe names of tf_ecg's own
 
 
@@ -403,6 +403,8 @@ def _train(recipe: Recipe, run_dir: Path, state: str, created: bool, splits: Spl
          "data_info": splits.info}))
     write_report(run_dir, "test_metrics", report, y_test, outputs)
     write_run_summaries(run_dir / "logs", as_written, report)
+    write_attribution_summaries(run_dir / "logs", model, datasets["val"], splits.input_spec, splits.output_names,
+                                recipe)
     seconds = time.time() - started
     _write_run_record(run_dir, {**record, "status": "finished", "finished": _now(), "seconds": round(seconds, 1),
                                 "epochs_run": _epochs_run(run_dir), "test_metrics": "test_metrics.json"})
