@@ -54,7 +54,7 @@ class Case:
     names: list
     windows: np.ndarray          # (n, length, leads) in mV, as the export takes them
     r_peaks: list                # per window: R-peak sample indices
-    deletable: int               # time steps that are samples (a glucose beat's last value is its RR)
+    samples: int                 # time steps that are ECG samples (a glucose beat's last value is its RR)
     source: str
 
 
@@ -83,18 +83,15 @@ def explained_value(outputs, index, sign, task):
 def deletion(serving, case: Case, attributions, index, sign, rng) -> dict:
     """Mean curves of the explained output as samples are set to 0 mV, by attribution and at random."""
     curves = {"attributed": [], "random": []}
-    for i, window in enumerate(case.windows):
-        flat_size = case.deletable * window.shape[1]
-        magnitude = np.abs(attributions[i][:case.deletable]).ravel()
-        orders = {"attributed": np.argsort(-magnitude, kind="stable"), "random": rng.permutation(flat_size)}
+    for i, window in enumerate(case.windows):  # every input value, a glucose beat's RR too
+        magnitude = np.abs(attributions[i]).ravel()
+        orders = {"attributed": np.argsort(-magnitude, kind="stable"), "random": rng.permutation(window.size)}
         for kind, order in orders.items():
             steps = []
             for fraction in FRACTIONS:
-                x = window.copy()
-                part = x[:case.deletable].reshape(-1)
-                part[order[:int(round(fraction * flat_size))]] = 0.0
-                x[:case.deletable] = part.reshape(case.deletable, -1)
-                steps.append(x)
+                x = window.copy().reshape(-1)
+                x[order[:int(round(fraction * window.size))]] = 0.0
+                steps.append(x.reshape(window.shape))
             outputs = np.asarray(serving(np.stack(steps).astype("float32"))).reshape(len(steps), -1)
             values = explained_value(outputs, np.full(len(steps), index[i]), np.full(len(steps), sign[i]), case.task)
             curves[kind].append(np.abs(values - values[0]) if case.task == "regression" else values)
@@ -116,7 +113,7 @@ def randomisation(case: Case, method, trained_attributions, index, sign, seed) -
     other = attribute(method, serving, endpoints, case.windows, index, sign)
     rhos = []
     for a, b in zip(trained_attributions, other):
-        a, b = np.abs(a[:case.deletable]).ravel(), np.abs(b[:case.deletable]).ravel()
+        a, b = np.abs(a).ravel(), np.abs(b).ravel()
         rhos.append(0.0 if a.std() == 0 or b.std() == 0 else float(spearmanr(a, b)[0]))
     return {"spearman_mean": float(np.mean(rhos)), "spearman_max": float(np.max(rhos)),
             "passes": bool(np.mean(rhos) < 0.5)}
@@ -126,16 +123,21 @@ def physiology(case: Case, attributions) -> dict:
     half = int(round(R_WINDOW_S * case.spec.sampling_rate))
     shares, sample_shares = [], []
     for a, peaks in zip(attributions, case.r_peaks):
-        near = np.zeros(case.deletable, bool)
+        near = np.zeros(case.samples, bool)
         for peak in peaks:
             near[max(0, peak - half):peak + half + 1] = True
-        magnitude = np.abs(a[:case.deletable]).sum(axis=1)
+        magnitude = np.abs(a[:case.samples]).sum(axis=1)
         if magnitude.sum() > 0:
             shares.append(magnitude[near].sum() / magnitude.sum())
             sample_shares.append(near.mean())
     share, sample_share = float(np.mean(shares)), float(np.mean(sample_shares))
-    return {"share_of_attribution": share, "share_of_samples": sample_share, "enrichment": share / sample_share,
-            "window": f"+-{R_WINDOW_S * 1000:.0f} ms of each R peak", "passes": bool(share / sample_share >= 2)}
+    result = {"share_of_attribution": share, "share_of_samples": sample_share, "enrichment": share / sample_share,
+              "window": f"+-{R_WINDOW_S * 1000:.0f} ms of each R peak", "passes": bool(share / sample_share >= 2)}
+    if case.samples < case.windows.shape[1]:  # a glucose beat: how much goes to its RR interval
+        magnitude = np.abs(attributions)
+        result["share_on_rr_interval"] = float((magnitude[:, case.samples:].sum(axis=(1, 2))
+                                                / np.maximum(magnitude.sum(axis=(1, 2)), 1e-30)).mean())
+    return result
 
 
 def pick_per_class(labels, per_class, rng):
@@ -158,9 +160,9 @@ def mitbih_case(store, data_root, rng) -> Case:
     x, y = splits.test
     rows = pick_per_class(y, PER_CLASS, rng)
     spec = splits.input_spec
-    return Case("mitbih_beats (quickstart-mitbih, DS1 -> DS2)", keras.models.load_model(directory / "best.keras"),
+    return Case("mitbih_beats", keras.models.load_model(directory / "best.keras"),
                 spec, "multiclass", "logits", splits.output_names, serving_windows(x[rows], spec),
-                [[spec.before]] * len(rows), spec.length, f"{directory}, test split (DS2), {PER_CLASS} beats per class")
+                [[spec.before]] * len(rows), spec.length, f"quickstart-mitbih (DS1 -> DS2) run {directory}; test split (DS2), {PER_CLASS} beats per class")
 
 
 def deepfake_hr_case(store, data_root, rng) -> Case:
@@ -172,9 +174,10 @@ def deepfake_hr_case(store, data_root, rng) -> Case:
     ratio = spec.sampling_rate / SAMPLING_RATE
     peaks = [np.round(r_peaks(ecg[:, LEADS.index("II")], SAMPLING_RATE) * ratio).astype(int) for ecg in ecgs]
     windows = resample(ecgs, SAMPLING_RATE, spec.sampling_rate, axis=1) / 1000.0  # uV -> mV
-    return Case("deepfake_hr (quickstart HR regressor, 50 Hz)", keras.models.load_model(directory / "best.keras"),
+    return Case("deepfake_hr", keras.models.load_model(directory / "best.keras"),
                 spec, "regression", "values", ["HR"], windows.astype("float32"), peaks, spec.length,
-                f"{directory}; 32 new DeepFake ECGs (seed 20261207), R peaks by neurokit2 on lead II at 500 Hz")
+                f"quickstart HR regressor (50 Hz) run {directory}; 32 new DeepFake ECGs (seed 20261207), R peaks by "
+                f"neurokit2 on lead II at 500 Hz")
 
 
 def glucose_case(originals, data_root, rng) -> Case:
@@ -185,9 +188,10 @@ def glucose_case(originals, data_root, rng) -> Case:
     study = cached_study_beats(str(dataset_dir("applewatch-glucose", data_root))).dates(DATE_SPLIT["test"])
     rows = pick_per_class(study.labels, PER_CLASS * 2, rng)
     spec = loaded.input_spec
-    return Case("glucose_supervised (original checkpoint)", loaded.model, spec, "binary", "probabilities",
+    return Case("glucose_supervised", loaded.model, spec, "binary", "probabilities",
                 ["fast", "glucose"], serving_windows(study.beats[rows, :, None], spec), [[BEFORE_R]] * len(rows),
-                BEFORE_R + AFTER_R, f"test dates {list(DATE_SPLIT['test'])}, {PER_CLASS * 2} beats per class")
+                BEFORE_R + AFTER_R, f"original checkpoint {GLUCOSE_WEIGHTS}; test dates {list(DATE_SPLIT['test'])}, "
+                f"{PER_CLASS * 2} beats per class")
 
 
 def measure(case: Case, seed: int) -> dict:
@@ -220,7 +224,9 @@ def default_method(cases: dict) -> dict:
         return np.mean([c[method]["deletion"]["area_ratio"] ** (1 if c["task"] == "regression" else -1)
                         for c in cases.values()])
     chosen = max(passing, key=strength) if passing else None
-    return {"method": chosen, "passing_both_checks_on_every_model": passing}
+    per_model = {name: [m for m in METHODS if c.get(m, {}).get("randomisation", {}).get("passes")
+                        and c[m]["deletion"]["passes"]] for name, c in cases.items()}
+    return {"method": chosen, "passing_both_checks_on_every_model": passing, "passing_both_checks": per_model}
 
 
 def main() -> None:
