@@ -7,8 +7,10 @@ equal-width bins; top-label for single-label outputs), Brier score, and accuracy
 temperature cannot change). Models: the MIT-BIH DS1 -> DS2 beat classifier
 (quickstart-mitbih), the Kaggle heartbeat networks (the Conv1D peer; the ResNeXt once its
 run has finished), the glucose supervised network (original checkpoint, date split) and the
-PTB-XL superclass Inception1d (100 Hz, 10 epochs, as in ptbxl_inception1d.json). Runs are
-trained into ``--store`` when missing.
+PTB-XL superclass Inception1d (100 Hz, 10 epochs, as in ptbxl_inception1d.json). Regressors:
+the coverage of the 90 % split-conformal interval their exports carry, on the quickstart HR
+regressor and e18's four PTB-XL interval regressors (100 Hz, 10 epochs). Runs are trained
+into ``--store`` when missing.
 
     python benchmarks/calibration.py --data-root ../shared/data
 """
@@ -28,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from explain import GLUCOSE_WEIGHTS, run_dir  # noqa: E402
 from results_io import write_result  # noqa: E402
 from tf_ecg.evaluation.calibration import (apply_temperature, calibration_scores, fit_calibration,  # noqa: E402
-                                           predicted_classes, to_logits)
+                                           interval_coverage, predicted_classes, to_logits)
 from tf_ecg.training.trainer import load_run_recipe  # noqa: E402
 
 PTBXL_OVERRIDES = {"data.sampling_rate": 100, "model.options.input_length": 1000, "training.epochs": 10}
@@ -78,6 +80,21 @@ def glucose_case(originals: Path, data_root) -> dict:
                   f"test dates {list(DATE_SPLIT['test'])}")
 
 
+def interval_case(directory: Path, data_root) -> dict:
+    """The 90 % split-conformal interval an export of this regressor carries (fitted on its
+    validation split), and how often it held on the test split."""
+    splits = tf_ecg.load_data(directory / "recipe.toml", data_root=data_root)
+    model = keras.models.load_model(directory / "best.keras")
+    val, test = (model.predict(part[0], batch_size=256, verbose=0) for part in (splits.val, splits.test))
+    calibration = fit_calibration("regression", "values", val, splits.val[1], splits.output_names)
+    half_width = np.asarray(list(calibration["half_width"].values()))
+    coverage = interval_coverage(splits.test[1], test, half_width)
+    return {"source": f"run {directory}", "level": calibration["level"], "val_n": len(splits.val[1]),
+            "test_n": len(splits.test[1]), "half_width": calibration["half_width"],
+            "test_coverage": dict(zip(splits.output_names, coverage["coverage"])),
+            "mean_width": dict(zip(splits.output_names, coverage["mean_width"]))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-root", default="../shared/data")
@@ -100,13 +117,24 @@ def main() -> None:
         tf_ecg.train("inception1d_superclass", superclass, data_root=args.data_root, overrides=PTBXL_OVERRIDES)
     models["ptbxl_superclass"] = run_case(superclass, args.data_root)
     not_measured["glucose_comparator"] = "serves same-class votes against its reference bank, not probabilities"
+    intervals = {"quickstart_deepfake_hr": interval_case(run_dir(store, "quickstart_deepfake_hr", args.data_root),
+                                                         args.data_root)}
+    for target in ("hr", "qrs", "pr", "qt"):
+        directory = store / f"inception1d-regression-{target}-100hz"
+        if not (directory / "best.keras").is_file():
+            tf_ecg.train(f"inception1d_regression_{target}", directory, data_root=args.data_root,
+                         overrides=PTBXL_OVERRIDES)
+        intervals[f"e18_{target}_ptbxl"] = interval_case(directory, args.data_root)
+    for name, m in intervals.items():
+        print(f"{name}: 90 % interval covered {list(m['test_coverage'].values())[0]:.1%} of {m['test_n']} test examples")
     for name, m in models.items():
         print(f"{name}: test ECE {m['test_ece_before']:.4f} -> {m['test_ece_after']:.4f} (T = "
               f"{np.round(m['temperature'], 3).tolist()}), accuracy {m.get('test_accuracy_before')} -> "
               f"{m.get('test_accuracy_after')}")
     write_result("calibration", {"definition": "ECE: 15 equal-width bins on [0, 1]; top-label for single-label "
                                                "outputs (one sigmoid read as two classes)", "models": models,
-                                 "not_measured": not_measured, "ptbxl_superclass_overrides": PTBXL_OVERRIDES})
+                                 "not_measured": not_measured, "ptbxl_overrides": PTBXL_OVERRIDES,
+                                 "intervals": intervals})
 
 
 if __name__ == "__main__":

@@ -190,7 +190,9 @@ def _kaggle_run_summary(run_dir: Path, key: str) -> dict:
     history = pd.read_csv(history_file) if history_file.is_file() and history_file.stat().st_size else pd.DataFrame()
     columns = [c for c in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1", "learning_rate")
                if c in history]
-    summary = {"status": record["status"], "epochs_run": len(history), "parameters": record["model"]["parameters"],
+    # "running" read here, after train() returned or was skipped: a process that was stopped
+    status = "interrupted (resumes from its last finished epoch)" if record["status"] == "running" else record["status"]
+    summary = {"status": status, "epochs_run": len(history), "parameters": record["model"]["parameters"],
                "runtime": record["runtime"], "overrides": record["overrides"],
                "history": [{k: (int(v) if k == "epoch" else round(float(v), 5)) for k, v in row.items()}
                            for row in history[columns].to_dict("records")]}
@@ -253,7 +255,8 @@ def resnext(args) -> dict:
                                           for m in ("accuracy", "macro_f1")}
     if "accuracy" in table.get("resnext", {}):
         table["resnext_meets_targets"] = {m: table["resnext"][m] >= t for m, t in RESNEXT_TARGETS.items()}
-    return {"data": splits.info if splits else None, "store": str(store), "table": table, "targets": RESNEXT_TARGETS,
+    earlier_data = json.loads(previous.read_text())["results"].get("data") if previous.is_file() else None
+    return {"data": splits.info if splits else earlier_data, "store": str(store), "table": table, "targets": RESNEXT_TARGETS,
             "networks": networks, "published_peers": RESNEXT_PEERS, "calls": calls}
 
 

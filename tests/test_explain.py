@@ -86,3 +86,20 @@ def test_explain_bad_requests_are_one_line_errors_and_write_nothing(tmp_path):
     assert not (tmp_path / "out").exists()
     assert without_conv.explain(windows, method="integrated_gradients", sampling_rate=100)["attributions"].shape == \
         windows.shape  # integrated gradients work on any export
+
+
+def test_the_automatic_method_is_the_one_the_benchmark_measured_best(tmp_path):
+    """Grad-CAM for classifiers, integrated gradients for regressors and for exports without a
+    feature map, as benchmarks/explain.py chose them (results/explain.json)."""
+    from conftest import REPO
+    from tf_ecg.explain import DEFAULT_METHOD
+
+    measured = json.loads((REPO / "benchmarks" / "results" / "explain.json").read_text())["results"]["default"]
+    assert DEFAULT_METHOD == {family: measured[family] for family in ("classification", "regression")}
+    windows = np.random.default_rng(0).normal(size=(2, 200, 2)).astype("float32")
+    classifier = tf_ecg.load(_export(_segment_model(0), tmp_path)).explain(windows, sampling_rate=100)
+    assert classifier["method"] == "grad_cam" and classifier["chosen_by"] == "auto"
+    x = keras.Input((200, 2))
+    dense_only = keras.Model(x, keras.layers.Dense(3)(keras.layers.Flatten()(x)))
+    without_conv = tf_ecg.load(_export(dense_only, tmp_path, "dense")).explain(windows, sampling_rate=100)
+    assert without_conv["method"] == "integrated_gradients"

@@ -230,3 +230,17 @@ def test_a_seeded_run_does_not_depend_on_what_the_process_drew_before(tmp_path, 
     assert len(calls) == 2
     for a, b in zip(first.get_weights(), second.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_history_gains_the_columns_a_newer_version_logs_without_breaking(tmp_path):
+    """A run resumed by a tf_ecg that logs more metrics: history.csv is rewritten with every
+    column (earlier epochs empty there), not appended under the old header."""
+    from tf_ecg.training.callbacks import HistoryCSV
+
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,accuracy,loss\n0,0.5,1.0\n")  # written by an older version
+    HistoryCSV(path).on_epoch_end(1, {"loss": 0.8, "accuracy": 0.6, "val_ece": 0.1})
+    history = pd.read_csv(path)
+    assert list(history.columns) == ["epoch", "accuracy", "loss", "val_ece"]
+    assert history["epoch"].tolist() == [0, 1] and history["loss"].tolist() == [1.0, 0.8]
+    assert np.isnan(history["val_ece"][0]) and history["val_ece"][1] == 0.1

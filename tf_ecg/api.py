@@ -300,7 +300,7 @@ class Predictor:
         return result
 
     def explain(self, recording: str | Path | np.ndarray, out: str | Path | None = None, *,
-                method: str = "integrated_gradients", output: str | None = None,
+                method: str = "auto", output: str | None = None,
                 sampling_rate: float | None = None, units: str | None = None, steps: int = 64) -> dict:
         """Where the model looked: per-sample attributions of one output on each window.
 
@@ -308,8 +308,10 @@ class Predictor:
             recording: as :meth:`predict` takes it.
             out: a new folder for ``attributions.npy``, ``windows.npy``, ``explain.json`` and
                 ``strip_<i>.png`` (the ECG per lead, the attribution as a red band).
-            method: ``"integrated_gradients"`` (baseline 0 mV, ``steps`` steps) or
-                ``"grad_cam"`` (the last convolutional feature map; conv nets).
+            method: ``"integrated_gradients"`` (baseline 0 mV, ``steps`` steps),
+                ``"grad_cam"`` (the last convolutional feature map; conv nets) or ``"auto"``:
+                the default measured by ``benchmarks/explain.py``, Grad-CAM for classifiers
+                and integrated gradients for regressors (and for exports without a feature map).
             output: the class or target explained (default: each window's predicted class,
                 or the first target).
             sampling_rate: what a file or array without a header holds.

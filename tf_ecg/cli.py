@@ -210,7 +210,7 @@ def cmd_explain(args) -> int:
     result = load(args.saved_model).explain(args.input, args.out, method=args.method.replace("-", "_"),
                                             output=args.output, sampling_rate=args.sampling_rate, units=args.units,
                                             steps=args.steps)
-    print(f"{len(result['windows'])} windows explained ({args.method}); explained: "
+    print(f"{len(result['windows'])} windows explained ({result['method'].replace('_', ' ')}); explained: "
           f"{dict(Counter(result['explained']))}")
     print(f"written: {args.out} (attributions.npy, windows.npy, explain.json, strip_*.png)")
     return 0
@@ -422,7 +422,9 @@ def parser() -> argparse.ArgumentParser:
     explain.add_argument("saved_model")
     explain.add_argument("input", help="a recording (WFDB, Apple Watch CSV, .npy), as predict takes it")
     explain.add_argument("--out", required=True, help="new folder for attributions.npy, explain.json, strip_*.png")
-    explain.add_argument("--method", choices=("integrated-gradients", "grad-cam"), default="integrated-gradients")
+    explain.add_argument("--method", choices=("auto", "integrated-gradients", "grad-cam"), default="auto",
+                         help="auto (default): Grad-CAM for classifiers, integrated gradients for regressors and "
+                              "models without conv layers (chosen by benchmarks/explain.py)")
     explain.add_argument("--output", metavar="CLASS", help="the class or target explained (default: the predicted one)")
     explain.add_argument("--steps", type=number(int, 2, 1024), default=64, help="integrated gradients' steps")
     explain.add_argument("--sampling-rate", type=SAMPLING_RATE, help="Hz, for a file that does not say it")

@@ -62,6 +62,30 @@ class ValidationReport(keras.callbacks.Callback):
                 png_summary(self.writer, f"validation/{name}", figure_to_png(figure), epoch)
 
 
+class HistoryCSV(keras.callbacks.Callback):
+    """``history.csv``: one row per finished epoch, columns ``epoch`` and the logs' keys in
+    sorted order. A resumed run appends; when its logs hold keys the file does not (metrics a
+    newer tf_ecg adds), the file is rewritten with every column, earlier rows empty there:
+    Keras' CSVLogger would append rows longer than the header (a file no reader parses)."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_epoch_end(self, epoch, logs=None):
+        import os
+
+        import pandas as pd
+
+        earlier = pd.read_csv(self.path) if self.path.is_file() and self.path.stat().st_size else pd.DataFrame()
+        table = pd.concat([earlier, pd.DataFrame([{"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}}])],
+                          ignore_index=True)
+        columns = ["epoch", *sorted(c for c in table.columns if c != "epoch")]
+        partial = self.path.with_name(self.path.name + ".partial")
+        table[columns].to_csv(partial, index=False)
+        os.replace(partial, self.path)  # a crash leaves the previous file whole
+
+
 class TimeBudgetSpent(Exception):
     """Raised by :class:`TimeBudget` after the epoch that used up the budget (``epochs_done``)."""
 

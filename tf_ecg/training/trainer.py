@@ -32,8 +32,9 @@ from tf_ecg.building import build_model
 from tf_ecg.runtime import machine_info
 from tf_ecg.training.distribution import (Runtime, fit_under_multi_worker, float32_outputs, make_strategy,
                                           runtime_context, synchronise_batch_norm, worker_directory)
-from tf_ecg.training.callbacks import (BatchNormStatistics, TimeBudget, TimeBudgetSpent, ValidationReport, dataset_targets,
-                                      epoch_schedule, write_attribution_summaries, write_run_summaries)
+from tf_ecg.training.callbacks import (BatchNormStatistics, HistoryCSV, TimeBudget, TimeBudgetSpent, ValidationReport,
+                                      dataset_targets, epoch_schedule, write_attribution_summaries,
+                                      write_run_summaries)
 from tf_ecg.training.losses import FocalLoss
 from tf_ecg.training.run_lock import LOCK_FILES, run_lock
 from tf_ecg.training.optimizers import AdaBound
@@ -43,8 +44,8 @@ RECIPE_FILE, RECORD_FILE = "recipe.toml", "run.json"
 # Everything train() writes into a run directory (and all that --restart removes).
 TEST_OUTPUTS = "test_outputs.npz"  # the kept model's test outputs and the labels they were scored against
 VAL_OUTPUTS = "val_outputs.npz"    # its raw validation outputs (logits or the model's outputs): export calibrates on them
-RUN_FILES = (RECIPE_FILE, RECORD_FILE, f".{RECORD_FILE}.partial", BEST, FINAL, "history.csv", "test_metrics.json",
-             TEST_OUTPUTS, VAL_OUTPUTS, "input_spec.json", "logs", "backup", "plots")
+RUN_FILES = (RECIPE_FILE, RECORD_FILE, f".{RECORD_FILE}.partial", BEST, FINAL, "history.csv", "history.csv.partial",
+             "test_metrics.json", TEST_OUTPUTS, VAL_OUTPUTS, "input_spec.json", "logs", "backup", "plots")
 CUSTOM_OBJECTS = {"FocalLoss": FocalLoss, "AdaBound": AdaBound}  # recipe names of tf_ecg's own
 
 
@@ -198,7 +199,7 @@ def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to
                          skip=("mae",) if training.loss in L1_LOSSES else ()),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),  # resume after an interruption
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        HistoryCSV(run_dir / "history.csv"),
         keras.callbacks.ModelCheckpoint(str(run_dir / BEST), monitor=training.monitor, save_best_only=True,
                                         mode=training.monitor_mode),
     ]
