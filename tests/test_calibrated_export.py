@@ -105,3 +105,32 @@ def test_an_export_from_before_calibration_still_predicts_and_says_so(tmp_path):
     assert prediction["calibration"].startswith("none: exported before") and len(prediction["outputs"]) == 80
     with pytest.raises(ECGDataError, match="no validation risk-coverage table"):
         tf_ecg.load(saved).predict(splits.test[0], sampling_rate=100, target_accuracy=0.9)
+
+
+def test_a_preset_calibrates_on_labelled_windows_and_keeps_its_decisions(originals, shared_data, tmp_path):
+    """The glucose network with the original checkpoint, calibrated on the validation dates'
+    beats: its temperature sharpens an under-confident network, decisions stay the same."""
+    from tf_ecg.cli import main
+    from tf_ecg.data.glucose import DATE_SPLIT, cached_study_beats
+    from tf_ecg.published import get_preset
+    from tf_ecg.serving import serving_windows
+
+    study = cached_study_beats(str(shared_data / "applewatch-glucose"))
+    spec = get_preset("glucose_supervised").input_spec
+    val, test = study.dates(DATE_SPLIT["val"]), study.dates(DATE_SPLIT["test"])
+    np.savez(tmp_path / "labelled.npz", windows=serving_windows(val.beats[:, :, None], spec), labels=val.labels[:, None])
+    weights = originals / "weights" / "glucose" / "effnetv2_ecg_l_xxxs_20240111_epoch150_1e-4.pth"
+    assert main(["export", "--preset", "glucose_supervised", "--weights", str(weights), "--out", str(tmp_path / "cal"),
+                 "--calibration-data", str(tmp_path / "labelled.npz")]) == 0
+    calibration = json.loads((tmp_path / "cal" / "assets.extra" / "tf_ecg.json").read_text())["calibration"]
+    assert calibration["val_ece_after"] < calibration["val_ece_before"] and calibration["temperature"][0] < 1
+    windows = serving_windows(test.beats[:200, :, None], spec)
+    model = tf_ecg.load(tmp_path / "cal")
+    calibrated, raw = model.predict(windows, units="mV"), model.predict(windows, units="mV", raw=True)
+    assert calibrated["predicted"] == raw["predicted"]  # the 0.5 threshold is logit 0 at any temperature
+    assert np.abs(np.asarray(calibrated["outputs"]) - 0.5).mean() > np.abs(np.asarray(raw["outputs"]) - 0.5).mean()
+
+    np.savez(tmp_path / "unlabelled.npz", windows=windows)
+    assert main(["export", "--preset", "glucose_supervised", "--weights", str(weights), "--out", str(tmp_path / "x"),
+                 "--calibration-data", str(tmp_path / "unlabelled.npz")]) == 2
+    assert not (tmp_path / "x").exists()
