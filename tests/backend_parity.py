@@ -1,7 +1,10 @@
 """Run under one Keras backend (``KERAS_BACKEND``): every registry model built, given the
 weights the TensorFlow run saved, applied to the same fixed inputs; writes the outputs.
 
-    python tests/backend_parity.py FOLDER   # tensorflow: writes <model>.weights.h5 and outputs
+    python tests/backend_parity.py FOLDER [--steps]   # tensorflow: writes <model>.weights.h5 and outputs
+
+``--steps``: also the losses of two training steps per model and of the ResNeXt recipe's
+focal loss with AdaBound.
 """
 
 import json
@@ -23,7 +26,7 @@ def inputs(model) -> list:
     return [np.random.default_rng(i).normal(size=(2, *shape[1:])).astype("float32") for i, shape in enumerate(shapes)]
 
 
-def main(folder: Path) -> None:
+def main(folder: Path, steps: bool) -> None:
     backend = keras.backend.backend()
     outputs = {}
     for name in model_names():
@@ -35,11 +38,45 @@ def main(folder: Path) -> None:
         else:
             model.load_weights(weights)
         x = inputs(model)
-        y = keras.ops.convert_to_numpy(model(x if len(x) > 1 else x[0], training=False))
+        x = x if len(x) > 1 else x[0]
+        y = keras.ops.convert_to_numpy(model(x, training=False))
         np.save(folder / f"{name}.{backend}.npy", y)
-        outputs[name] = list(y.shape)
+        outputs[name] = {"shape": list(y.shape), **({"losses": training_losses(model, x, y)} if steps else {})}
+    if steps:
+        outputs["focal_adabound"] = focal_adabound_losses(folder, backend)
     (folder / f"{backend}.json").write_text(json.dumps(outputs))
 
 
+def without_dropout(model):
+    """Dropout draws its masks from each backend's own generator: off, so that steps compare."""
+    for layer in model._flatten_layers():
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    return model
+
+
+def training_losses(model, x, y) -> list[float]:
+    """The loss of two training steps (mean squared error towards half the outputs, Adam):
+    the first is the forward pass in training mode, the second follows one update."""
+    without_dropout(model).compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam(1e-3))
+    target = np.asarray(y) * 0.5
+    return [float(model.train_on_batch(x, target)) for _ in range(2)]
+
+
+def focal_adabound_losses(folder: Path, backend: str) -> list[float]:
+    """The ResNeXt recipe's focal loss and AdaBound, three steps on the Kaggle peer's network."""
+    from tf_ecg.training.losses import FocalLoss
+    from tf_ecg.training.optimizers import AdaBound
+
+    keras.utils.set_random_seed(0)
+    model = build_model("kaggle_conv1d_baseline")
+    weights = folder / "focal.weights.h5"
+    model.save_weights(weights) if backend == "tensorflow" else model.load_weights(weights)
+    without_dropout(model).compile(loss=FocalLoss(alpha=[0.15, 0.75, 0.65, 0.75, 0.25], gamma=2.0),
+                                   optimizer=AdaBound(learning_rate=1e-3))
+    x = np.random.default_rng(0).normal(size=(16, 187, 1)).astype("float32")
+    return [float(model.train_on_batch(x, np.arange(16) % 5)) for _ in range(3)]
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), "--steps" in sys.argv[2:])

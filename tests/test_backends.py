@@ -1,5 +1,6 @@
 """Every registry model gives the same outputs from the same weights on TensorFlow, JAX and
-PyTorch (Keras 3 backends; JAX and torch where installed), within 1e-5."""
+PyTorch (Keras 3 backends; JAX and torch where installed), within 1e-5; and (slow) the same
+losses over two training steps, with the ResNeXt recipe's focal loss and AdaBound."""
 
 import importlib.util
 import json
@@ -14,13 +15,24 @@ import pytest
 from tf_ecg.registry import model_names
 
 SCRIPT = Path(__file__).resolve().parent / "backend_parity.py"
+BACKENDS = ["jax", "torch"]
+# Training steps that differ from TensorFlow's today (found by this test; to be fixed): the
+# training-mode forward of the two networks with the PyTorch-port BatchNorm, and the
+# generator's second step (its gradient).
+STEP_DIFFERS = {"inception1d", "mitbih_resnext", "pulse2pulse_generator"}
 
 
-def _run(backend: str, folder: Path) -> dict:
+def _run(backend: str, folder: Path, steps: bool = False) -> dict:
     environment = {**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([sys.executable, str(SCRIPT), str(folder)], env=environment, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(SCRIPT), str(folder), *(["--steps"] if steps else [])],
+                          env=environment, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((folder / f"{backend}.json").read_text())
+
+
+def _installed(backend: str) -> None:
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +41,30 @@ def tensorflow_outputs(tmp_path_factory):
     return folder, _run("tensorflow", folder)
 
 
-@pytest.mark.parametrize("backend", ["jax", "torch"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_every_model_gives_the_same_outputs_on_every_backend(backend, tensorflow_outputs):
-    if importlib.util.find_spec(backend) is None:
-        pytest.skip(f"{backend} is not installed")
-    folder, shapes = tensorflow_outputs
-    assert sorted(shapes) == sorted(model_names())
-    assert _run(backend, folder) == shapes
+    _installed(backend)
+    folder, reference = tensorflow_outputs
+    assert sorted(reference) == sorted(model_names())
+    assert _run(backend, folder) == reference  # the same output shapes
     differences = {name: float(np.abs(np.load(folder / f"{name}.{backend}.npy")
-                                      - np.load(folder / f"{name}.tensorflow.npy")).max()) for name in shapes}
+                                      - np.load(folder / f"{name}.tensorflow.npy")).max()) for name in model_names()}
     assert max(differences.values()) <= 1e-5, differences
+
+
+@pytest.fixture(scope="module")
+def training_steps(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("backend_steps")
+    return {backend: _run(backend, folder, steps=True) for backend in ["tensorflow", *BACKENDS]
+            if importlib.util.find_spec(backend) is not None}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="known difference"))
+                                  if n in STEP_DIFFERS else n for n in [*model_names(), "focal_adabound"]])
+def test_training_steps_give_the_same_losses_on_every_backend(name, backend, training_steps):
+    _installed(backend)
+    reference, other = training_steps["tensorflow"][name], training_steps[backend][name]
+    losses = (reference, other) if name == "focal_adabound" else (reference["losses"], other["losses"])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5, atol=1e-6)
