@@ -41,7 +41,12 @@ def main(folder: Path, steps: bool) -> None:
         x = x if len(x) > 1 else x[0]
         y = keras.ops.convert_to_numpy(model(x, training=False))
         np.save(folder / f"{name}.{backend}.npy", y)
-        outputs[name] = {"shape": list(y.shape), **({"losses": training_losses(model, x, y)} if steps else {})}
+        outputs[name] = {"shape": list(y.shape)}
+        if steps:
+            try:  # one model's failing step is a result for that model, not the end of the run
+                outputs[name]["losses"] = training_losses(model, x, y)
+            except Exception as error:  # noqa: BLE001
+                outputs[name]["error"] = f"{type(error).__name__}: {error}"[:500]
     if steps:
         outputs["focal_adabound"] = focal_adabound_losses(folder, backend)
     (folder / f"{backend}.json").write_text(json.dumps(outputs))
@@ -56,9 +61,11 @@ def without_dropout(model):
 
 
 def training_losses(model, x, y) -> list[float]:
-    """The loss of two training steps (mean squared error towards half the outputs, Adam):
-    the first is the forward pass in training mode, the second follows one update."""
-    without_dropout(model).compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam(1e-3))
+    """The loss of two training steps (mean squared error towards half the outputs, plain SGD:
+    an update proportional to the gradient, where Adam's m / sqrt(v) would blow float noise in
+    near-zero gradients up to full steps): the first is the training-mode forward pass, the
+    second follows one update."""
+    without_dropout(model).compile(loss="mean_squared_error", optimizer=keras.optimizers.SGD(1e-2))
     target = np.asarray(y) * 0.5
     return [float(model.train_on_batch(x, target)) for _ in range(2)]
 

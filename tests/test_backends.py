@@ -1,6 +1,6 @@
 """Every registry model gives the same outputs from the same weights on TensorFlow, JAX and
 PyTorch (Keras 3 backends; JAX and torch where installed), within 1e-5; and (slow) the same
-losses over two training steps, with the ResNeXt recipe's focal loss and AdaBound."""
+losses over two training steps (SGD), and with the ResNeXt recipe's focal loss and AdaBound."""
 
 import importlib.util
 import json
@@ -17,8 +17,9 @@ from tf_ecg.registry import model_names
 SCRIPT = Path(__file__).resolve().parent / "backend_parity.py"
 BACKENDS = ["jax", "torch"]
 # Training steps that differ from TensorFlow's today (found by this test; to be fixed): the
-# training-mode forward of the two networks with the PyTorch-port BatchNorm, and the
-# generator's second step (its gradient).
+# training-mode forward of the two networks with the PyTorch-port BatchNorm; the generator's
+# second step on torch (its gradient), and on JAX its compiled step fails outright
+# ("'str' object has no attribute '_error_repr'").
 STEP_DIFFERS = {"inception1d", "mitbih_resnext", "pulse2pulse_generator"}
 
 
@@ -66,5 +67,6 @@ def training_steps(tmp_path_factory):
 def test_training_steps_give_the_same_losses_on_every_backend(name, backend, training_steps):
     _installed(backend)
     reference, other = training_steps["tensorflow"][name], training_steps[backend][name]
+    assert "error" not in other, other.get("error")
     losses = (reference, other) if name == "focal_adabound" else (reference["losses"], other["losses"])
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5, atol=1e-6)

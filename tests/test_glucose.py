@@ -146,6 +146,8 @@ def test_presets_predict_on_apple_health_exports(originals, shared_data, supervi
         assert predict_file(saved, recording)["summary"] == summary
         assert predict_file(saved, in_millivolts)["predicted"] == result["predicted"]
     assert_explains(tmp_path / "glucose_supervised", health, tmp_path / "explained")
+    assert main(["explain", str(tmp_path / "glucose_comparator"), str(health), "--out", str(tmp_path / "x")]) == 2
+    assert "this model is a comparator" in capsys.readouterr().err and not (tmp_path / "x").exists()
 
     # the served comparator (its bank inside) gives the evaluation's per-beat and recording decisions
     from tf_ecg.data.formats.applewatch import read_applewatch_csv
