@@ -57,14 +57,14 @@ def test_a_classifier_serves_calibrated_probabilities_and_flags_unsure_windows(t
     calibration = metadata["calibration"]
     assert calibration["method"] == "temperature scaling" and len(calibration["temperature"]) == 1
     assert calibration["val_ece_after"] <= calibration["val_ece_before"] + 1e-9
-    assert metadata["endpoints"] == ["serve", "serve_raw", "features", "head"]  # features, head: Grad-CAM
+    assert metadata["endpoints"] == ["serve", "features", "head"]  # features, head: Grad-CAM
 
     model = tf_ecg.load(saved)
     windows = splits.test[0]
     served = model.predict(windows, sampling_rate=100)
     raw = model.predict(windows, sampling_rate=100, raw=True)
     assert served["calibration"]["served"] == "calibrated" and raw["calibration"]["served"] == "raw"
-    # the raw endpoint is the network's own softmax
+    # raw: the network's own softmax, the temperature undone
     np.testing.assert_allclose(raw["outputs"], softmax(result.model.predict(windows, verbose=0), axis=1), atol=1e-5)
     assert served["predicted"] == raw["predicted"]  # a temperature never changes an argmax
     assert not np.allclose(served["outputs"], raw["outputs"], atol=1e-4)

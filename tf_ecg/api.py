@@ -159,7 +159,7 @@ def export(run_dir: str | Path | None = None, out: str | Path | None = None, *, 
     inside it) and carries its input contract, outputs and thresholds (SavedModel:
     ``assets.extra/tf_ecg.json``; LiteRT / ONNX: ``<file>.json``); :func:`load` and
     ``tf-ecg predict`` serve a SavedModel. A run's classifier serves temperature-scaled
-    probabilities fitted on its validation split (the raw ones: endpoint ``serve_raw``); a
+    probabilities fitted on its validation split (``load(...).predict(raw=True)``: the raw ones); a
     regressor carries a 90 % split-conformal interval; the metadata records both.
 
     Args:

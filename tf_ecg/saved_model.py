@@ -83,14 +83,13 @@ def export_run(run_dir: str | Path, out_dir: str | Path, which: str = "best", da
 def calibrated_serving(model: keras.Model, spec: InputSpec, task: str, outputs: str,
                        calibration: dict | None) -> tuple[keras.Model, dict]:
     """The serving model (temperature-scaled where ``calibration`` holds a temperature) and
-    the other endpoints: ``serve_raw``, the network's own probabilities; ``features`` and
-    ``head`` for Grad-CAM (``tf_ecg.serving.class_activation_endpoints``)."""
+    the other endpoints: ``features`` and ``head`` for Grad-CAM
+    (``tf_ecg.serving.class_activation_endpoints``). The network's own probabilities are not a
+    further endpoint (each one is traced at export): :class:`ExportedModel` undoes the
+    temperature exactly."""
     temperature = (calibration or {}).get("temperature")
-    endpoints = class_activation_endpoints(model, spec, task, outputs, temperature)
-    if temperature is None:
-        return serving_model(model, spec, task, outputs), endpoints
     return (serving_model(model, spec, task, outputs, temperature),
-            {"serve_raw": serving_model(model, spec, task, outputs), **endpoints})
+            class_activation_endpoints(model, spec, task, outputs, temperature))
 
 
 def is_comparator(model: keras.Model) -> bool:
@@ -222,7 +221,7 @@ def generator_serving_model(generator: keras.Model) -> keras.Model:
 def export_model(model: keras.Model, out_dir: str | Path, metadata: dict,
                  endpoints: dict[str, keras.Model] | None = None) -> Path:
     """Write a SavedModel with tf_ecg's metadata: ``model`` serves (``serve``, the default
-    signature); ``endpoints`` are further functions of the same input (e.g. ``serve_raw``).
+    signature); ``endpoints`` are further functions (e.g. ``features``, ``head``).
     What was at ``out_dir`` is replaced only when it is an earlier tf_ecg export (checked),
     and only once the new one is complete."""
     out_dir = check_output_dir(out_dir, is_tf_ecg_export, what="SavedModel")
@@ -252,10 +251,22 @@ class ExportedModel:
         self.loaded, self.metadata = loaded, metadata
 
     def __call__(self, windows: np.ndarray, raw: bool = False) -> np.ndarray:
-        """Served outputs (calibrated where the export carries a calibration); ``raw``: the
-        network's own probabilities (the same as served by an export without calibration)."""
-        serve = self.loaded.serve_raw if raw and hasattr(self.loaded, "serve_raw") else self.loaded.serve
-        return np.asarray(serve(tf.constant(windows)))
+        """Served outputs (calibrated where the export carries a temperature); ``raw``: the
+        network's own probabilities, the temperature undone (softmax(T log p), or
+        sigmoid(T logit p) per output: exact, as a temperature only scales logits)."""
+        served = np.asarray(self.loaded.serve(tf.constant(windows)))
+        temperature = (self.metadata.get("calibration") or {}).get("temperature")
+        if not raw or temperature is None:
+            return served
+        p, temperature = served.astype(np.float64), np.asarray(temperature, np.float64)
+        with np.errstate(divide="ignore", over="ignore"):
+            if self.metadata["task"] == "multiclass":
+                scaled = temperature * np.log(p)
+                scaled -= scaled.max(axis=1, keepdims=True)
+                unscaled = np.exp(scaled) / np.exp(scaled).sum(axis=1, keepdims=True)
+            else:
+                unscaled = 1 / (1 + np.exp(-temperature * (np.log(p) - np.log1p(-p))))
+        return unscaled.astype(np.float32)
 
 
 METADATA_KEYS = ("input_spec", "output_names", "task", "serving")

@@ -190,7 +190,7 @@ def _flat_hparams(recipe) -> dict:
 
 
 def write_attribution_summaries(log_dir: Path, model: keras.Model, val_data, spec, names, recipe, count: int = 3,
-                                steps: int = 32) -> None:
+                                steps: int = 16) -> None:
     """Where the kept model looked, in TensorBoard (``validation/attributions_<i>``): integrated
     gradients (0 mV baseline) of the predicted class (or the target) on the first ``count``
     validation examples, as ECG strips in mV with the attribution band."""
