@@ -25,11 +25,20 @@ def _require(path: Path) -> Path:
     pytest.skip(message)
 
 
+def pytest_collection_modifyitems(items):
+    """The notebooks (minutes each) first: spread over the test processes (``-n 2``), the short
+    tests fill in around them instead of one process running the last notebook alone."""
+    items.sort(key=lambda item: Path(str(item.fspath)).name != "test_notebooks.py")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def measured_label_cache(tmp_path_factory) -> Path:
-    """Tables measured from records (PTB-XL intervals) are cached for this test session
-    only: every session measures afresh, and never touches ~/.cache."""
-    folder = tmp_path_factory.mktemp("tf_ecg_cache")
+    """What is measured from records (PTB-XL intervals, glucose beats) is cached for this test
+    run only: every run measures afresh, and never touches ~/.cache. The processes of one run
+    (pytest-xdist workers) share the folder, as processes share ``$TF_ECG_CACHE``."""
+    root = tmp_path_factory.getbasetemp()
+    folder = (root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root) / "tf_ecg_cache"
+    folder.mkdir(exist_ok=True)
     os.environ["TF_ECG_CACHE"] = str(folder)  # notebook kernels inherit it
     return folder
 

@@ -9,7 +9,7 @@ import pytest
 import tf_ecg
 from conftest import assert_explains
 from tf_ecg.cli import main
-from tf_ecg.data.glucose import DATE_SPLIT, cached_study_beats, study_beats
+from tf_ecg.data.glucose import DATE_SPLIT, cached_study_beats
 from tf_ecg.errors import ECGDataError
 from tf_ecg.evaluation.glucose import evaluate_comparator, evaluate_supervised, reference_bank
 from tf_ecg.saved_model import export_model
@@ -48,7 +48,7 @@ def test_beat_counts_of_the_date_split(beats, shared_data):
     assert len(beats.labels) == 8_543
     counts = {name: np.bincount(beats.dates(dates).labels).tolist() for name, dates in DATE_SPLIT.items()}
     assert counts == {"train": [3_069, 2_294], "val": [978, 1_193], "test": [779, 230]}
-    later = study_beats(shared_data / "applewatch-glucose-2024-01", leading_samples_removed=10, progress=False)
+    later = cached_study_beats(str(shared_data / "applewatch-glucose-2024-01"), leading_samples_removed=10)
     assert np.bincount(later.labels).tolist() == [405, 95]
     assert beats.beats.shape[1] == 384 and 300 < np.median(beats.beats[:, -1]) < 500  # RR in samples
 

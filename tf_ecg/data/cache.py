@@ -1,8 +1,8 @@
-"""Labels measured from the records (PTB-XL intervals: ~0.14 s per record, ~50 CPU-minutes
-for the full data set), kept on disk so that every later ``train`` or ``evaluate`` reads
-them instead of measuring again.
+"""What is measured from the records (PTB-XL intervals: ~0.14 s per record, ~50 CPU-minutes
+for the full data set; the glucose study's beats: R-peak detection, ~45 s for the study),
+kept on disk so that every later ``train`` or ``evaluate`` reads it instead of measuring again.
 
-A table is stored beside the data (``<data set>/.tf_ecg_cache/``) where that folder is
+A table (or a set of arrays) is stored beside the data (``<data set>/.tf_ecg_cache/``) where that folder is
 writable, else under ``$TF_ECG_CACHE`` (default ``~/.cache/tf_ecg``). Its file name holds
 a hash of everything that made it (the options, the records and their sizes, the version
 of the measurement), and a ``.json`` beside it spells that key out: change any of them and
@@ -18,6 +18,7 @@ import stat
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
 
 from tf_ecg.data.paths import cache_root
@@ -41,15 +42,39 @@ def _writable(folder: Path) -> bool:
 
 def cached_table(data_dir: Path, stem: str, key: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     """``compute()``, or the table it returned before for the same ``key``."""
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    directory = cache_dir(data_dir)
-    path = directory / f"{stem}-{digest}.csv"
+    path = _cache_file(data_dir, stem, key, ".csv")
     if path.is_file():
         return pd.read_csv(path, index_col=0, na_values=["NaN"], keep_default_na=False)
     table = compute()
-    directory.mkdir(parents=True, exist_ok=True)
+    _store(path, key, lambda staging: table.to_csv(staging, na_rep="NaN"))
+    return table
+
+
+def cached_arrays(data_dir: Path, stem: str, key: dict, compute: Callable[[], dict[str, np.ndarray]]
+                  ) -> dict[str, np.ndarray]:
+    """``compute()`` (named NumPy arrays), or the arrays it returned before for the same ``key``."""
+    path = _cache_file(data_dir, stem, key, ".npz")
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as stored:
+            return {name: stored[name] for name in stored.files}
+    arrays = compute()
+
+    def write(staging: Path) -> None:
+        with open(staging, "wb") as file:  # a file object: np.savez would append .npz to the name
+            np.savez(file, **arrays)
+
+    _store(path, key, write)
+    return arrays
+
+
+def _cache_file(data_dir: Path, stem: str, key: dict, suffix: str) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return cache_dir(data_dir) / f"{stem}-{digest}{suffix}"
+
+
+def _store(path: Path, key: dict, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.{os.getpid()}.partial")  # another process may write it too
-    table.to_csv(staging, na_rep="NaN")
+    write(staging)
     staging.replace(path)
     path.with_suffix(".json").write_text(json.dumps(key, indent=1))
-    return table

@@ -10,6 +10,8 @@ the interval to the next R peak (in samples) appended as the 384th value.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,6 +22,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from tf_ecg.data.cache import cached_arrays
 from tf_ecg.data.formats.applewatch import SAMPLING_RATE, list_glucose_recordings, read_applewatch_csv
 from tf_ecg.errors import ECGDataError
 
@@ -104,5 +107,18 @@ def study_beats(study_dir: str | Path, leading_samples_removed: int = 0, progres
 
 @lru_cache(maxsize=4)
 def cached_study_beats(study_dir: str, leading_samples_removed: int = 0) -> GlucoseBeats:
-    """:func:`study_beats` computed once per process (R-peak detection takes a while)."""
-    return study_beats(study_dir, leading_samples_removed)
+    """:func:`study_beats`, measured once and kept on disk (:mod:`tf_ecg.data.cache`; R-peak
+    detection takes ~45 s for the study), keyed by the recordings (names and sizes), the
+    samples removed, the beat layout and neurokit2's version (its detector finds the peaks)."""
+    recordings = list_glucose_recordings(study_dir)
+    files = [[str(Path(path).relative_to(study_dir)), Path(path).stat().st_size] for path in recordings["path"]]
+    key = {"arrays": "glucose study beats", "recordings": hashlib.sha256(json.dumps(files).encode()).hexdigest(),
+           "leading_samples_removed": leading_samples_removed, "skipped_samples": SKIPPED_SAMPLES,
+           "beat": [BEFORE_R, AFTER_R], "neurokit2": nk.__version__}
+
+    def measure() -> dict[str, np.ndarray]:
+        measured = study_beats(study_dir, leading_samples_removed)
+        return {"beats": measured.beats, "labels": measured.labels, "recording": measured.recording}
+
+    arrays = cached_arrays(Path(study_dir), "glucose-beats", key, measure)
+    return GlucoseBeats(arrays["beats"], arrays["labels"], arrays["recording"], recordings)
