@@ -42,7 +42,6 @@ def tensorflow_outputs(tmp_path_factory):
     return folder, _run("tensorflow", folder)
 
 
-@pytest.mark.slow  # ~2 minutes: out of CI until CI's time is trimmed (it ran 33 minutes here)
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_model_gives_the_same_outputs_on_every_backend(backend, tensorflow_outputs):
     _installed(backend)
