@@ -33,11 +33,10 @@ from pathlib import Path
 import tf_ecg  # noqa: F401  (before TensorFlow starts: tf_ecg chooses its CPU kernels)
 import keras
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_io import RESULTS as RESULTS_DIR, write_result  # noqa: E402
+from results_io import RESULTS as RESULTS_DIR, run_progress, write_result  # noqa: E402
 from tf_ecg import cli  # noqa: E402
 from tf_ecg.data import heartbeats, mitbih  # noqa: E402
 from tf_ecg.data.paths import dataset_dir  # noqa: E402
@@ -185,22 +184,13 @@ RESNEXT_TARGETS = {"accuracy": 0.983, "macro_f1": 0.90}
 def _kaggle_run_summary(run_dir: Path, key: str) -> dict:
     """What a (paused or finished) run directory shows: epochs, validation curve, test report;
     a finished run's test probabilities go to results/ as float16, in test order."""
-    record = json.loads((run_dir / "run.json").read_text())
-    history_file = run_dir / "history.csv"  # Keras writes its header with the first finished epoch
-    history = pd.read_csv(history_file) if history_file.is_file() and history_file.stat().st_size else pd.DataFrame()
-    columns = [c for c in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1", "learning_rate")
-               if c in history]
-    # "running" read here, after train() returned or was skipped: a process that was stopped
-    status = "interrupted (resumes from its last finished epoch)" if record["status"] == "running" else record["status"]
-    summary = {"status": status, "epochs_run": len(history), "parameters": record["model"]["parameters"],
-               "runtime": record["runtime"], "overrides": record["overrides"],
-               "history": [{k: (int(v) if k == "epoch" else round(float(v), 5)) for k, v in row.items()}
-                           for row in history[columns].to_dict("records")]}
-    if len(history):
-        best = history.loc[history["val_accuracy"].idxmax()]
-        summary["best_epoch"] = {"epoch": int(best["epoch"]), "val_accuracy": round(float(best["val_accuracy"]), 5),
-                                 "val_macro_f1": round(float(best.get("val_macro_f1", float("nan"))), 4)}
-    if record["status"] == "finished":
+    summary = run_progress(run_dir, ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1",
+                                     "learning_rate"))
+    if summary["history"]:
+        best = max(summary["history"], key=lambda row: row["val_accuracy"])  # the first of equals, as idxmax
+        summary["best_epoch"] = {"epoch": best["epoch"], "val_accuracy": best["val_accuracy"],
+                                 "val_macro_f1": round(best.get("val_macro_f1", float("nan")), 4)}
+    if summary["status"] == "finished":
         report = json.loads((run_dir / "test_metrics.json").read_text())
         with np.load(run_dir / "test_outputs.npz") as test:
             probabilities, labels = test["outputs"].astype(np.float16), test["labels"].astype(np.int64)

@@ -19,6 +19,22 @@ def machine() -> dict:
     return machine_info()
 
 
+def run_progress(run_dir: Path, columns) -> dict:
+    """Where a (paused, interrupted or finished) training run stands: its status, epochs run,
+    parameters, runtime, overrides and the history's ``columns`` (those it has), per epoch."""
+    import pandas as pd
+
+    record = json.loads((run_dir / "run.json").read_text())
+    history_file = run_dir / "history.csv"  # written with the first finished epoch
+    history = pd.read_csv(history_file) if history_file.is_file() and history_file.stat().st_size else pd.DataFrame()
+    # "running" read after train() returned or was skipped: a process that was stopped
+    status = "interrupted (resumes from its last finished epoch)" if record["status"] == "running" else record["status"]
+    return {"status": status, "epochs_run": len(history), "parameters": record["model"]["parameters"],
+            "runtime": record["runtime"], "overrides": record["overrides"],
+            "history": [{k: (int(v) if k == "epoch" else round(float(v), 5)) for k, v in row.items()}
+                        for row in history[[c for c in columns if c in history]].to_dict("records")]}
+
+
 def write_result(name: str, results: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

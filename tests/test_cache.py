@@ -72,3 +72,22 @@ def test_glucose_beats_are_kept_beside_the_study_and_found_again(shared_data, tm
     glucose.cached_study_beats(str(study))
     assert len(calls) == 1
     glucose.cached_study_beats.cache_clear()
+
+
+def test_deepfake_intervals_are_delineated_once_for_every_target(monkeypatch):
+    import tf_ecg.deepfake as deepfake
+
+    ecgs = deepfake.generate_ecgs(4, seed=3, progress=False).astype(np.float32)
+    qrs, qrs_failures = deepfake.interval_labels(ecgs, "QRS")
+
+    def measuring_again(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(deepfake, "interval_table", measuring_again)
+    pr, pr_failures = deepfake.interval_labels(ecgs, "PR")  # the same delineation, read back
+    assert qrs_failures == pr_failures and np.isfinite(qrs).sum() == np.isfinite(pr).sum() >= 3
+    assert np.nanmin(qrs) > 40 and np.nanmin(pr) > 60
+    changed = ecgs.copy()
+    changed[0, 0, 0] += 1  # other ECGs: another key
+    with pytest.raises(AssertionError, match="measured again"):
+        deepfake.interval_labels(changed, "QT")

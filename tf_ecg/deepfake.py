@@ -8,6 +8,7 @@ checkpoint is located through the package's import spec without importing it.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +17,8 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from tf_ecg.data.intervals import INTERVALS, failure_counts, heart_rate_with_cause, interval_table
+from tf_ecg.data.cache import cached_table
+from tf_ecg.data.intervals import INTERVALS, MEASUREMENT, failure_counts, heart_rate_with_cause, interval_table
 from tf_ecg.data.resample import resample
 from tf_ecg.data.sources import Splits, random_split, register_source
 from tf_ecg.data.spec import InputSpec, normalise
@@ -140,13 +142,17 @@ def write_ecgs(ecgs: np.ndarray, out_dir: str | Path, file_format: str = "wfdb",
 
 def interval_labels(ecgs: np.ndarray, target: str) -> tuple[np.ndarray, list[str]]:
     """(one interval per generated ECG, failure cause per ECG or "") measured at 500 Hz;
-    HR from lead II's R peaks, PR/QRS/QT by multi-lead delineation."""
+    HR from lead II's R peaks, PR/QRS/QT by multi-lead delineation (which measures all
+    three at once: kept on disk, keyed by the ECGs' own samples, for the other targets)."""
     rate_lead = LEADS.index("II")
     if target == "HR":
         measured = [heart_rate_with_cause(ecg[:, rate_lead], SAMPLING_RATE)
                     for ecg in tqdm(ecgs, desc="R peaks -> HR", unit="ecg")]
         return np.array([v for v, _ in measured], np.float32), [cause for _, cause in measured]
-    table = interval_table(ecgs, SAMPLING_RATE, rate_lead=rate_lead, desc=f"delineation -> {target}")
+    key = {"table": "DeepFake intervals", "ecgs": hashlib.sha256(np.ascontiguousarray(ecgs, np.float32)).hexdigest(),
+           "shape": list(ecgs.shape), "sampling_rate": SAMPLING_RATE, "measurement": MEASUREMENT}
+    table = cached_table(None, "deepfake-intervals", key, lambda: interval_table(
+        ecgs, SAMPLING_RATE, rate_lead=rate_lead, desc=f"delineation -> {', '.join(INTERVALS[1:])}"))
     return table[target].to_numpy(np.float32), [str(c) for c in table["failure"]]
 
 

@@ -26,8 +26,11 @@ from tf_ecg.data.paths import cache_root
 BESIDE_DATA = ".tf_ecg_cache"
 
 
-def cache_dir(data_dir: Path) -> Path:
-    """Where derived tables of ``data_dir`` are kept (see the module's text)."""
+def cache_dir(data_dir: Path | None) -> Path:
+    """Where derived tables of ``data_dir`` are kept (see the module's text); ``None``: data
+    made by tf_ecg itself (DeepFake ECGs), kept under the cache folder."""
+    if data_dir is None:
+        return cache_root() / "generated"
     beside = Path(data_dir) / BESIDE_DATA
     if _writable(beside if beside.is_dir() else Path(data_dir)):
         return beside
@@ -40,7 +43,7 @@ def _writable(folder: Path) -> bool:
     return folder.is_dir() and os.access(folder, os.W_OK) and bool(folder.stat().st_mode & stat.S_IWUSR)
 
 
-def cached_table(data_dir: Path, stem: str, key: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+def cached_table(data_dir: Path | None, stem: str, key: dict, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
     """``compute()``, or the table it returned before for the same ``key``."""
     path = _cache_file(data_dir, stem, key, ".csv")
     if path.is_file():
@@ -50,7 +53,7 @@ def cached_table(data_dir: Path, stem: str, key: dict, compute: Callable[[], pd.
     return table
 
 
-def cached_arrays(data_dir: Path, stem: str, key: dict, compute: Callable[[], dict[str, np.ndarray]]
+def cached_arrays(data_dir: Path | None, stem: str, key: dict, compute: Callable[[], dict[str, np.ndarray]]
                   ) -> dict[str, np.ndarray]:
     """``compute()`` (named NumPy arrays), or the arrays it returned before for the same ``key``."""
     path = _cache_file(data_dir, stem, key, ".npz")
@@ -67,7 +70,7 @@ def cached_arrays(data_dir: Path, stem: str, key: dict, compute: Callable[[], di
     return arrays
 
 
-def _cache_file(data_dir: Path, stem: str, key: dict, suffix: str) -> Path:
+def _cache_file(data_dir: Path | None, stem: str, key: dict, suffix: str) -> Path:
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir(data_dir) / f"{stem}-{digest}{suffix}"
 
