@@ -49,9 +49,11 @@ class BatchNorm(layers.BatchNormalization):
     ``moving = momentum * moving + (1 - momentum) * batch``. ``unbiased_moving_variance``
     chooses which batch variance enters the moving variance: Keras (and tf.keras) use the
     biased one (divided by n), PyTorch the unbiased one (divided by n - 1); normalisation
-    always uses the biased one. Masks, renorm, synchronised statistics, another channel
-    axis or another backend take the Keras path unchanged (whose moving variance is the
-    biased one).
+    always uses the biased one. On JAX and PyTorch the batch variance is taken in two passes
+    (the mean, then the mean squared distance from it), as ``tf.nn.moments`` and PyTorch do:
+    Keras' moments there take E[x^2] - E[x]^2, which loses digits where the mean is large
+    next to the spread. Masks, renorm, synchronised statistics or another channel axis take
+    the Keras path unchanged (whose moving variance is the biased one).
     """
 
     def __init__(self, unbiased_moving_variance: bool = False, **kwargs):
@@ -59,20 +61,22 @@ class BatchNorm(layers.BatchNormalization):
         self.unbiased_moving_variance = unbiased_moving_variance
 
     def _own_path_applies(self, inputs, mask) -> bool:
-        return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
-                and not self.synchronized and self.axis in (-1, len(inputs.shape) - 1)
-                and 2 <= len(inputs.shape) <= 4)
+        return (mask is None and not self.renorm and not self.synchronized
+                and self.axis in (-1, len(inputs.shape) - 1) and 2 <= len(inputs.shape) <= 4)
 
     def call(self, inputs, training=None, mask=None):
         training = bool(training and self.trainable)
         if not self._own_path_applies(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
-        if onednn_enabled() or inputs.shape[-1] >= EIGEN_FUSED_MIN_CHANNELS:
+        if keras.backend.backend() == "tensorflow" and (
+                onednn_enabled() or inputs.shape[-1] >= EIGEN_FUSED_MIN_CHANNELS):
             return self._fused(inputs, training)
         if not training:
             return super().call(inputs, training=False)
         x = ops.cast(inputs, "float32")
-        mean, variance = ops.moments(x, list(range(len(inputs.shape) - 1)))
+        axes = list(range(len(inputs.shape) - 1))
+        mean = ops.mean(x, axes)
+        variance = ops.mean(ops.square(x - ops.stop_gradient(mean)), axes)  # tf.nn.moments' two passes
         self._update_moving_statistics(mean, variance, ops.cast(ops.size(x) // inputs.shape[-1], "float32"))
         outputs = ops.batch_normalization(x, mean, variance, axis=-1, offset=self._beta(inputs),
                                           scale=self._gamma(inputs), epsilon=self.epsilon)
@@ -86,17 +90,18 @@ class BatchNorm(layers.BatchNormalization):
 
     def _update_moving_statistics(self, mean, biased_variance, count):
         momentum = ops.cast(self.momentum, "float32")
-        new_mean = self.moving_mean * momentum + mean * (1.0 - momentum)
+        moving_mean, moving_variance = ops.convert_to_tensor(self.moving_mean), ops.convert_to_tensor(self.moving_variance)
+        new_mean = moving_mean * momentum + mean * (1.0 - momentum)
         if not self.unbiased_moving_variance:
-            new_variance = self.moving_variance * momentum + biased_variance * (1.0 - momentum)
+            new_variance = moving_variance * momentum + biased_variance * (1.0 - momentum)
         else:
             # One value per channel (a batch of one after pooling) has no spread: PyTorch refuses
             # it in training; here the moving statistics stay as they were instead of taking 0 / 0.
             informative = count >= 2.0
             variance = biased_variance * count / ops.maximum(count - 1.0, 1.0)
-            new_variance = ops.where(informative, self.moving_variance * momentum + variance * (1.0 - momentum),
-                                     self.moving_variance)
-            new_mean = ops.where(informative, new_mean, self.moving_mean)
+            new_variance = ops.where(informative, moving_variance * momentum + variance * (1.0 - momentum),
+                                     moving_variance)
+            new_mean = ops.where(informative, new_mean, moving_mean)
         self.moving_mean.assign(ops.cast(new_mean, self.moving_mean.dtype))
         self.moving_variance.assign(ops.cast(new_variance, self.moving_variance.dtype))
 
