@@ -3,6 +3,7 @@ weights the TensorFlow run saved, applied to the same fixed inputs; writes the o
 
     python tests/backend_parity.py FOLDER [--steps]   # tensorflow: writes <model>.weights.h5 and outputs
 
+Also the attributions (integrated gradients, Grad-CAM) of the Kaggle peer's served outputs.
 ``--steps``: also the losses of two training steps per model and of the ResNeXt recipe's
 focal loss with AdaBound.
 """
@@ -48,9 +49,27 @@ def main(folder: Path, steps: bool) -> None:
                 outputs[name]["losses"] = training_losses(model, x, y)
             except Exception as error:  # noqa: BLE001
                 outputs[name]["error"] = f"{type(error).__name__}: {error}"[:500]
+    np.save(folder / f"attributions.{backend}.npy", attributions(folder))
     if steps:
         outputs["focal_adabound"] = focal_adabound_losses(folder, backend)
     (folder / f"{backend}.json").write_text(json.dumps(outputs))
+
+
+def attributions(folder: Path) -> np.ndarray:
+    """Integrated gradients and Grad-CAM of the Kaggle peer's probabilities, served from
+    millivolts (the path ``tf-ecg explain`` and the training summaries take), weights as above."""
+    from tf_ecg.data.spec import InputSpec
+    from tf_ecg.explain import grad_cam, integrated_gradients
+    from tf_ecg.serving import class_activation_endpoints, serving_model
+
+    model = build_model("kaggle_conv1d_baseline")
+    model.load_weights(folder / "kaggle_conv1d_baseline.weights.h5")
+    spec = InputSpec("kaggle_beat", 125, 187, None, 1)
+    windows = np.random.default_rng(1).normal(size=(3, 187, 1)).astype("float32")
+    targets = np.array([0, 2, 4])
+    endpoints = class_activation_endpoints(model, spec, "multiclass", "logits")
+    return np.stack([integrated_gradients(serving_model(model, spec, "multiclass", "logits"), windows, targets, 8),
+                     grad_cam(endpoints["features"], endpoints["head"], windows, targets)])
 
 
 def without_dropout(model):

@@ -23,6 +23,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -44,9 +45,10 @@ STRIPS = 4  # PNGs written: the first windows (a long recording has hundreds)
 
 def integrated_gradients(serve, windows: np.ndarray, targets: np.ndarray, steps: int = IG_STEPS,
                          sign: np.ndarray | None = None, batch_size: int = 64) -> np.ndarray:
-    """Integrated gradients of output ``targets[i]`` of ``serve`` (a TensorFlow callable:
-    windows -> outputs (n, k)) for each window, from a 0 baseline; ``sign`` -1 explains
-    1 - p of a single sigmoid. Returns an array of the windows' shape."""
+    """Integrated gradients of output ``targets[i]`` of ``serve`` (windows -> outputs (n, k):
+    a TensorFlow callable, or a Keras model on any backend) for each window, from a 0
+    baseline; ``sign`` -1 explains 1 - p of a single sigmoid. Returns an array of the
+    windows' shape."""
     windows = np.asarray(windows, np.float32)
     sign = np.ones(len(windows), np.float32) if sign is None else np.asarray(sign, np.float32)
     alphas = ((np.arange(steps) + 0.5) / steps).astype(np.float32)
@@ -57,14 +59,9 @@ def integrated_gradients(serve, windows: np.ndarray, targets: np.ndarray, steps:
         gradients = np.zeros_like(chunk)
         for first in range(0, steps, batch_size):
             a = alphas[first:first + batch_size]
-            path = tf.constant((a[None, :, None, None] * chunk[:, None]).reshape(-1, *chunk.shape[1:]))
-            with tf.GradientTape() as tape:
-                tape.watch(path)
-                outputs = tf.reshape(tf.cast(serve(path), tf.float32), (len(chunk), len(a), -1))
-                chosen = tf.gather(outputs, targets[start:start + len(chunk)], axis=2, batch_dims=1)
-                total = tf.reduce_sum(chosen * sign[start:start + len(chunk), None])
-            grads = tape.gradient(total, path).numpy().reshape(len(chunk), len(a), *chunk.shape[1:])
-            gradients += grads.sum(axis=1)
+            path = (a[None, :, None, None] * chunk[:, None]).reshape(-1, *chunk.shape[1:])
+            chosen = _chosen_outputs(targets[start:start + len(chunk)], sign[start:start + len(chunk)], len(a))
+            gradients += _output_gradient(serve, path, chosen).reshape(len(chunk), len(a), *chunk.shape[1:]).sum(axis=1)
         attributions[start:start + len(chunk)] = chunk * gradients / steps
     return attributions
 
@@ -72,25 +69,62 @@ def integrated_gradients(serve, windows: np.ndarray, targets: np.ndarray, steps:
 def grad_cam(features, head, windows: np.ndarray, targets: np.ndarray, sign: np.ndarray | None = None,
              batch_size: int = 32) -> np.ndarray:
     """Grad-CAM of output ``targets[i]``: ``features`` (windows -> map (n, time, channels)) and
-    ``head`` (map -> outputs) are TensorFlow callables. Returns an array of the windows' shape
-    (the same map on every lead), >= 0."""
+    ``head`` (map -> outputs), TensorFlow callables or Keras models on any backend. Returns an
+    array of the windows' shape (the same map on every lead), >= 0."""
     windows = np.asarray(windows, np.float32)
     sign = np.ones(len(windows), np.float32) if sign is None else np.asarray(sign, np.float32)
     length = windows.shape[1]
     maps = np.empty(windows.shape[:2], np.float32)
     for start in range(0, len(windows), batch_size):
-        feature_map = tf.cast(features(tf.constant(windows[start:start + batch_size])), tf.float32)
-        with tf.GradientTape() as tape:
-            tape.watch(feature_map)
-            outputs = tf.reshape(tf.cast(head(feature_map), tf.float32), (feature_map.shape[0], -1))
-            chosen = tf.gather(outputs, targets[start:start + batch_size], axis=1, batch_dims=1)
-            total = tf.reduce_sum(chosen * sign[start:start + batch_size])
-        weights = tf.reduce_mean(tape.gradient(total, feature_map), axis=1, keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(weights * feature_map, axis=2)).numpy()
+        feature_map = _as_numpy(features(windows[start:start + batch_size])).astype(np.float32)
+        chosen = _chosen_outputs(targets[start:start + batch_size], sign[start:start + batch_size], 1)
+        weights = _output_gradient(head, feature_map, chosen).mean(axis=1, keepdims=True)
+        cam = np.maximum((weights * feature_map).sum(axis=2), 0.0)
         # each map position covers an equal share of the window: centres, then linear interpolation
         centres = (np.arange(cam.shape[1]) + 0.5) * length / cam.shape[1] - 0.5
         maps[start:start + len(cam)] = [np.interp(np.arange(length), centres, row) for row in cam]
     return np.repeat(maps[:, :, None], windows.shape[2], axis=2)
+
+
+def _chosen_outputs(targets: np.ndarray, sign: np.ndarray, repeats: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's explained output and sign, once per row it has in the batch (its path steps)."""
+    return np.repeat(np.asarray(targets, np.int64), repeats), np.repeat(sign, repeats)
+
+
+def _output_gradient(function, inputs: np.ndarray, chosen) -> np.ndarray:
+    """d/d inputs of sum_i sign_i * function(inputs)[i, target_i]: a vector-Jacobian product
+    whose cotangent is the one-hot of the chosen outputs. ``function``: a Keras model (on the
+    Keras backend: TensorFlow, JAX or PyTorch) or a TensorFlow callable (a SavedModel's
+    endpoint), whichever backend runs it."""
+    targets, sign = chosen
+    backend = keras.backend.backend() if isinstance(function, keras.Model) else "tensorflow"
+
+    def cotangent(outputs_shape):
+        weights = np.zeros((len(inputs), int(np.prod(outputs_shape[1:], dtype=int))), np.float32)
+        weights[np.arange(len(inputs)), targets] = sign
+        return weights.reshape(outputs_shape)
+
+    if backend == "jax":
+        import jax
+
+        outputs, pullback = jax.vjp(lambda x: function(x).astype("float32"), inputs)
+        return np.asarray(pullback(cotangent(outputs.shape))[0])
+    if backend == "torch":
+        import torch
+
+        x = keras.ops.convert_to_tensor(inputs).requires_grad_(True)
+        outputs = function(x).float()
+        (gradient,) = torch.autograd.grad(outputs, x, grad_outputs=keras.ops.convert_to_tensor(cotangent(tuple(outputs.shape))))
+        return keras.ops.convert_to_numpy(gradient)
+    x = tf.constant(inputs)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        outputs = tf.cast(function(x), tf.float32)
+    return tape.gradient(outputs, x, output_gradients=tf.constant(cotangent(tuple(outputs.shape)))).numpy()
+
+
+def _as_numpy(tensor) -> np.ndarray:
+    return tensor.numpy() if isinstance(tensor, tf.Tensor) else keras.ops.convert_to_numpy(tensor)
 
 
 def auto_method(task: str, has_feature_map: bool) -> str:

@@ -6,6 +6,7 @@ traced to the machine that produced it (one "AMD EPYC" name covers CPUs 2.5x apa
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import sys
@@ -37,19 +38,40 @@ def cpu_info() -> dict:
 
 
 def versions() -> dict:
+    """tf_ecg, Keras and its backend (and TensorFlow, where installed: the data pipelines and
+    SavedModels are its), NumPy and Python."""
     import keras
     import numpy as np
-    import tensorflow as tf
 
     import tf_ecg
 
-    return {"tf_ecg": tf_ecg.__version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+    backend = keras.backend.backend()
+    found = {"tf_ecg": tf_ecg.__version__, "keras": keras.__version__, "keras_backend": backend}
+    for module in dict.fromkeys(["tensorflow", backend]):
+        try:
+            found[module] = importlib.import_module(module).__version__
+        except ModuleNotFoundError:
+            pass
+    return {**found, "numpy": np.__version__, "python": platform.python_version()}
+
+
+def backend_devices() -> list[str]:
+    """The devices the Keras backend computes on, accelerators first ("gpu:0", "cpu:0")."""
+    import keras
+
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return [f"cuda:{i}" for i in range(torch.cuda.device_count())] or ["cpu:0"]
+    return keras.distribution.list_devices()
 
 
 def accelerators() -> list[dict]:
-    import tensorflow as tf
-
+    """TensorFlow's GPUs (none where TensorFlow is not installed)."""
+    try:
+        import tensorflow as tf
+    except ModuleNotFoundError:
+        return []
     devices = []
     for device in tf.config.list_physical_devices("GPU"):
         details = tf.config.experimental.get_device_details(device)

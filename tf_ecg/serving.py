@@ -67,6 +67,11 @@ def serving_windows(model_inputs: np.ndarray, spec: InputSpec) -> np.ndarray:
 def central_fit(x, length: int):
     """Exams of any length -> ``length`` samples: zero-padded on both sides (the extra sample
     on the right), or their central part; as ``tf_ecg.data.formats.code.to_code_format``."""
+    if keras.backend.backend() != "tensorflow":  # JAX and PyTorch know the length when they trace
+        have = x.shape[1]
+        if have >= length:
+            return x[:, (have - length) // 2:(have - length) // 2 + length]
+        return ops.pad(x, [[0, 0], [(length - have) // 2, length - have - (length - have) // 2], [0, 0]])
     have = tf.shape(x)[1]
 
     def crop():

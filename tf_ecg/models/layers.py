@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 EIGEN_FUSED_MIN_CHANNELS = 64
@@ -250,11 +251,10 @@ class UpsampledConv1D(layers.Conv1D):
         self._last = max(max(row) for row in self._offsets)
 
     def polyphase_kernel(self):
-        """(taps, in, upsampling x filters): per phase, the kernel taps summed per input offset."""
-        import tensorflow as tf
-
+        """(taps, in, upsampling x filters): per phase, the kernel taps summed per input offset
+        (TensorFlow's unsorted segment sum there; each backend's own elsewhere)."""
         taps = self._last - self._first + 1
-        phases = [tf.math.unsorted_segment_sum(self.kernel, [d - self._first for d in row], taps)
+        phases = [ops.segment_sum(self.kernel, np.asarray([d - self._first for d in row], "int32"), taps)
                   for row in self._offsets]
         return ops.reshape(ops.stack(phases, axis=2), (taps, self.kernel.shape[1], self.upsampling * self.filters))
 

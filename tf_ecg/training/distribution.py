@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from tf_ecg.config import RuntimeConfig
 from tf_ecg.errors import RecipeError, RunError
+from tf_ecg.runtime import backend_devices
 
 
 def split_host_cpu(replicas: int) -> None:
@@ -39,7 +40,12 @@ def split_host_cpu(replicas: int) -> None:
 
 def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
     """The strategy a runtime asks for; ``auto``: mirrored over every GPU when there are
-    two or more (or over the logical CPUs of ``cpu_replicas``), else TensorFlow's default."""
+    two or more (or over the logical CPUs of ``cpu_replicas``), else TensorFlow's default.
+    Under the JAX and PyTorch backends: one device (the backend's own), TensorFlow's default
+    strategy around it; what only tf.distribute does is refused."""
+    if keras.backend.backend() != "tensorflow":
+        check_single_device_backend(runtime)
+        return tf.distribute.get_strategy()
     if runtime.strategy == "multi-worker":
         cluster_task(runtime)  # TF_CONFIG is checked before the collective starts
         if runtime.cpu_replicas > 1:
@@ -61,6 +67,20 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
         cross_device = None if gpus else tf.distribute.ReductionToOneDevice()
         return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device)
     raise RecipeError(None, f"runtime.strategy = {name!r}: unknown")
+
+
+def check_single_device_backend(runtime: RuntimeConfig) -> None:
+    """A runtime that needs tf.distribute, under another Keras backend: one line naming the
+    backend and what to do instead."""
+    backend = keras.backend.backend()
+    asked = [setting for setting, needs_tf in (
+        (f"runtime.strategy = {runtime.strategy!r}", runtime.strategy != "auto"),
+        (f"runtime.cpu_replicas = {runtime.cpu_replicas}", runtime.cpu_replicas > 1),
+        ("runtime.sync_batch_norm = true", runtime.sync_batch_norm)) if needs_tf]
+    if asked:
+        raise RecipeError(None, f"{', '.join(asked)} needs tf.distribute, which the {backend} backend does not "
+                                f"run: train with KERAS_BACKEND=tensorflow for it, or leave runtime.strategy "
+                                f"'auto' (one device) under {backend}")
 
 
 def cluster_task(runtime: RuntimeConfig) -> tuple[str, int] | None:
@@ -164,9 +184,11 @@ class Runtime:
         return {"auto": "auto", "on": True, "off": False}[self.config.jit_compile]
 
     def record(self, global_batch: int) -> dict:
-        return {"strategy": type(self.strategy).__name__, "replicas": self.replicas,
+        tensorflow = keras.backend.backend() == "tensorflow"
+        return {"backend": keras.backend.backend(),
+                "strategy": type(self.strategy).__name__ if tensorflow else "one device", "replicas": self.replicas,
                 "workers": self.workers,
-                "devices": strategy_devices(self.strategy),
+                "devices": strategy_devices(self.strategy) if tensorflow else backend_devices()[:1],
                 "global_batch": global_batch, "per_replica_batch": self.per_replica_batch(global_batch),
                 "mixed_precision": self.config.mixed_precision, "jit_compile": self.config.jit_compile,
                 "sync_batch_norm": self.config.sync_batch_norm,
