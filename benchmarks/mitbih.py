@@ -45,7 +45,8 @@ from tf_ecg.training.leave_one_out import LeaveOneOutConfig, pooled_report, run_
 from tf_ecg.config import load_recipe  # noqa: E402
 from tf_ecg.data.sources import load_source  # noqa: E402
 from tf_ecg.runtime import machine_info  # noqa: E402
-from tf_ecg.training.trainer import compile_model, train  # noqa: E402
+from tf_ecg.training.compiling import compile_model  # noqa: E402
+from tf_ecg.training.trainer import train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # Published MIT-BIH results, SVEB and VEB Se / +P in % (spec 4-mitbih-loo-conv1d.md, section f).

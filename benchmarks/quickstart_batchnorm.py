@@ -25,7 +25,8 @@ from results_io import write_result  # noqa: E402
 from tf_ecg.config import load_recipe, recipes_dir  # noqa: E402
 from tf_ecg.data.sources import load_source  # noqa: E402
 from tf_ecg.training.callbacks import epoch_schedule, recompute_batch_norm_statistics  # noqa: E402
-from tf_ecg.training.trainer import compile_model, make_datasets, start_at_median  # noqa: E402
+from tf_ecg.training.compiling import compile_model  # noqa: E402
+from tf_ecg.training.trainer import make_datasets, start_at_median  # noqa: E402
 
 
 def mae(model, x, y) -> float:

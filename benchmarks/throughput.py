@@ -113,7 +113,7 @@ def port_rates(name: str, steps: int, threads: int) -> dict:
     import tf_ecg
     from tf_ecg import build_model
     from tf_ecg.config import load_recipe, recipes_dir
-    from tf_ecg.training.trainer import compile_model
+    from tf_ecg.training.compiling import compile_model
 
     recipe_name, overrides, shape, batch = PORTS[name]
     recipe = load_recipe(recipes_dir() / f"{recipe_name}.toml", overrides)

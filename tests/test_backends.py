@@ -80,3 +80,63 @@ def test_training_steps_give_the_same_losses_on_every_backend(name, backend, tra
     expected, losses = (reference, other) if name == "focal_adabound" else (reference["losses"], other["losses"])
     np.testing.assert_allclose(losses[0], expected[0], rtol=FIRST_STEP_RTOL, atol=1e-6)
     np.testing.assert_allclose(losses[1:], expected[1:], rtol=LATER_STEP_RTOL, atol=1e-6)
+
+
+def _tf_ecg(backend: str, arguments: list[str], folder: Path) -> subprocess.CompletedProcess:
+    """``tf-ecg ARGUMENTS`` in ``folder``, in a process on the Keras backend ``backend``."""
+    environment = {**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, "-m", "tf_ecg.cli", *arguments], env=environment, cwd=folder,
+                          capture_output=True, text=True)
+
+
+QUICK = ["--set", "data.n_ecgs=64", "--epochs", "1"]
+
+
+@pytest.mark.parametrize("backend", ["jax", pytest.param("torch", marks=pytest.mark.slow)])
+def test_the_quickstart_trains_on_another_backend_and_its_export_serves_the_same_outputs(backend, tmp_path):
+    """``tf-ecg quickstart`` under JAX (PyTorch): trained there from tf.data, recorded as such,
+    exported as a SavedModel (on TensorFlow) that serves what the trained model computed."""
+    _installed(backend)
+    done = _tf_ecg(backend, ["quickstart", "--run-dir", "run", "--out", "model", *QUICK], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == "finished"
+    assert record["runtime"]["backend"] == record["machine"]["keras_backend"] == backend
+
+    import tf_ecg
+    from tf_ecg.serving import serving_windows
+
+    splits = tf_ecg.load_data("quickstart_deepfake_hr", overrides={"data.n_ecgs": 64})
+    with np.load(tmp_path / "run" / "test_outputs.npz") as stored:
+        np.testing.assert_array_equal(stored["labels"], splits.test[1])  # the same ECGs, generated on either backend
+        trained = stored["outputs"]
+    served = tf_ecg.load(tmp_path / "model").predict(serving_windows(splits.test[0], splits.input_spec))["outputs"]
+    np.testing.assert_allclose(np.asarray(served).reshape(trained.shape), trained, rtol=1e-4, atol=1e-3)
+
+
+def test_what_needs_tf_distribute_is_refused_on_jax_in_one_line(tmp_path):
+    _installed("jax")
+    done = _tf_ecg("jax", ["train", "quickstart_deepfake_hr", "--run-dir", "run", "--set", "runtime.strategy=mirrored",
+                           *QUICK], tmp_path)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr[-2000:]
+    assert "runtime.strategy = 'mirrored'" in done.stderr and "jax backend" in done.stderr
+    assert "KERAS_BACKEND=tensorflow" in done.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unknown_or_missing_backend_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    import importlib.util as imports
+
+    from tf_ecg.cli import main
+
+    arguments = ["train", "quickstart_mitbih", "--run-dir", str(tmp_path / "run")]
+    monkeypatch.setenv("KERAS_BACKEND", "mxnet")
+    assert main(arguments) == 2
+    assert "KERAS_BACKEND=mxnet: tf_ecg runs on tensorflow, jax, torch" in capsys.readouterr().err
+    find_spec = imports.find_spec
+    monkeypatch.setattr(imports, "find_spec", lambda name, *rest: None if name == "jax" else find_spec(name, *rest))
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert main(arguments) == 2
+    error = capsys.readouterr().err
+    assert "KERAS_BACKEND=jax: jax is not installed" in error and 'pip install "tf_ecg[jax]"' in error
+    assert not (tmp_path / "run").exists()

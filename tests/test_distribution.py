@@ -203,7 +203,8 @@ def test_multi_worker_needs_tf_config(mitdb_dir, recipe_file, tmp_path, monkeypa
 
 def test_learning_rate_scaling_is_explicit_and_the_median_bias_survives_mixed_precision(recipe_file):
     from tf_ecg.training.distribution import Runtime
-    from tf_ecg.training.trainer import compile_model, start_at_median
+    from tf_ecg.training.compiling import compile_model
+    from tf_ecg.training.trainer import start_at_median
 
     recipe = load_recipe(recipe_file, {"runtime.learning_rate_scaling": "linear"})
     runtime = Runtime(tf.distribute.get_strategy(), recipe.runtime)

@@ -33,7 +33,7 @@ def test_regression_report():
 
 def test_loss_options_need_a_loss_class():
     from tf_ecg.config import TrainingConfig
-    from tf_ecg.training.trainer import build_loss
+    from tf_ecg.training.compiling import build_loss
 
     def training(loss):
         return TrainingConfig(task="multiclass", loss=loss, optimizer={"name": "adam"}, batch_size=8, epochs=1)

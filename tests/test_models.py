@@ -73,7 +73,7 @@ def test_config_round_trip_rebuilds_the_same_architecture(name):
 def test_inception1d_transfer_b_freezes_block0_like_pytorch(tmp_path):
     import keras
 
-    from tf_ecg.training.trainer import copy_matching_weights
+    from tf_ecg.training.compiling import copy_matching_weights
 
     regressor = tf_ecg.build_model("inception1d", input_length=64, num_outputs=1)
     regressor.save(tmp_path / "regressor.keras")

@@ -35,11 +35,17 @@ _LAZY = {**{name: "tf_ecg.api" for name in ("train", "evaluate", "export", "load
 def __getattr__(name: str):
     if name not in _LAZY:
         raise AttributeError(f"module 'tf_ecg' has no attribute {name!r}")
-    if _LAZY[name] in ("tf_ecg.building", "tf_ecg.weights"):
-        require_tensorflow()
     import importlib
 
-    value = getattr(importlib.import_module(_LAZY[name]), name)
+    from tf_ecg.runtime import check_keras_backend
+
+    check_keras_backend()
+    try:  # the models and weights need only Keras' backend; the rest needs TensorFlow too
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    except ModuleNotFoundError as missing:
+        if missing.name == "tensorflow":
+            require_tensorflow()
+        raise
     globals()[name] = value
     return value
 

@@ -182,6 +182,11 @@ def export(run_dir: str | Path | None = None, out: str | Path | None = None, *, 
         The SavedModel folder or the exported file.
     """
     require_tensorflow()
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return _export_under_tensorflow(run_dir, out, preset, weights, which, data_root, file_format, quantize,
+                                        calibration_data)
     if file_format != "saved_model":
         return _export_edge(run_dir, out, preset, weights, which, data_root, file_format, quantize, calibration_data)
     if quantize != "none":
@@ -203,6 +208,37 @@ def export(run_dir: str | Path | None = None, out: str | Path | None = None, *, 
         raise ECGDataError(weights, "weights go with a preset; a run exports its own weights")
     run_dir = Path(run_dir)
     return export_run(run_dir, Path(out or f"saved_models/{run_dir.name}"), which, data_root)
+
+
+def _export_under_tensorflow(run_dir, out, preset, weights, which, data_root, file_format, quantize,
+                             calibration_data) -> Path:
+    """Export from a JAX or PyTorch process: ``tf-ecg export`` in a child process on the
+    TensorFlow backend (a ``.keras`` file and the weights are the same on every backend). The
+    SavedModel is then the TensorFlow graph a TensorFlow-trained run exports, which LiteRT and
+    ONNX convert, rather than jax2tf's embedded StableHLO (and PyTorch has no SavedModel path)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from tf_ecg.errors import TfEcgInputError
+
+    with tempfile.TemporaryDirectory() as folder:
+        if isinstance(calibration_data, np.ndarray):
+            np.save(Path(folder) / "windows.npy", calibration_data)
+            calibration_data = Path(folder) / "windows.npy"
+        options = {"--preset": preset, "--weights": weights, "--out": out, "--data-root": data_root,
+                   "--calibration-data": calibration_data}
+        command = [sys.executable, "-m", "tf_ecg.cli", "export", *([str(run_dir)] if run_dir is not None else []),
+                   "--which", which, "--format", file_format, "--quantize", quantize,
+                   *[part for key, value in options.items() if value is not None for part in (key, str(value))]]
+        done = subprocess.run(command, env={**os.environ, "KERAS_BACKEND": "tensorflow"}, capture_output=True,
+                              text=True)
+    if done.returncode == 2:  # an input error, already one line
+        raise TfEcgInputError(None, done.stderr.strip().splitlines()[-1].removeprefix("tf-ecg: error: "))
+    if done.returncode:
+        raise RuntimeError(f"export on the TensorFlow backend failed:\n{done.stderr[-3000:]}")
+    return Path(done.stdout.strip().splitlines()[-1].split(" written to ", 1)[1])
 
 
 def _export_edge(run_dir, out, preset, weights, which, data_root, file_format, quantize, calibration_data) -> Path:

@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 from tf_ecg.errors import ECGDataError, ImplausibleInputWarning, RecipeError, TfEcgInputError
+from tf_ecg.runtime import check_keras_backend
 
 QUICKSTART_RECIPES = {"deepfake": "quickstart_deepfake_hr.toml", "mitdb": "quickstart_mitbih.toml"}
 
@@ -555,6 +556,7 @@ def main(argv=None) -> int:
         return int(stop.code or 0)
     try:
         if args.verb not in LIGHT_VERBS:
+            check_keras_backend()
             _start_tensorflow(quiet=not debug)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning

@@ -43,6 +43,10 @@ class RunError(TfEcgInputError):
     """A run directory that does not fit the request (unfinished, or made by another recipe)."""
 
 
+class BackendError(TfEcgInputError):
+    """A Keras backend (``KERAS_BACKEND``) that tf_ecg does not run on, or that is not installed."""
+
+
 class ImplausibleInputWarning(UserWarning):
     """Input that is readable but unlikely to be what it claims (e.g. an amplitude that no
     surface ECG has in the declared units); the message names the file and the likely fix."""

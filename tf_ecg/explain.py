@@ -18,7 +18,6 @@ them on Keras models and their weight-randomised copies with the same code.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path

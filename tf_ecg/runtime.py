@@ -7,6 +7,8 @@ traced to the machine that produced it (one "AMD EPYC" name covers CPUs 2.5x apa
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import json
 import os
 import platform
 import sys
@@ -53,6 +55,39 @@ def versions() -> dict:
         except ModuleNotFoundError:
             pass
     return {**found, "numpy": np.__version__, "python": platform.python_version()}
+
+
+# the Keras backends tf_ecg runs on, and how to install each
+KERAS_BACKENDS = {"tensorflow": 'pip install "tf_ecg[cpu]" (or "tf_ecg[gpu]")',
+                  "jax": 'pip install "tf_ecg[jax]" (CPU; "jax[cuda12]" for NVIDIA GPUs)',
+                  "torch": 'pip install "tf_ecg[torch]" (or PyTorch\'s own CUDA wheel)'}
+
+
+def keras_backend_name() -> str:
+    """The backend Keras will start (``KERAS_BACKEND``, else ``~/.keras/keras.json``, else
+    TensorFlow), read without importing Keras."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    try:
+        return json.loads(config.read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def check_keras_backend() -> str:
+    """The Keras backend, if tf_ecg runs on it and it is installed; else one line saying which
+    backend and what to do (a ``BackendError``)."""
+    from tf_ecg.errors import BackendError
+
+    name = keras_backend_name()
+    if name not in KERAS_BACKENDS:
+        raise BackendError(None, f"KERAS_BACKEND={name}: tf_ecg runs on {', '.join(KERAS_BACKENDS)}; "
+                                 f"set KERAS_BACKEND to one of them (unset: tensorflow)")
+    if importlib.util.find_spec(name) is None:
+        raise BackendError(None, f"KERAS_BACKEND={name}: {name} is not installed: {KERAS_BACKENDS[name]}, "
+                                 f"or unset KERAS_BACKEND to run on TensorFlow")
+    return name
 
 
 def backend_devices() -> list[str]:

@@ -201,7 +201,7 @@ def write_attribution_summaries(log_dir: Path, model: keras.Model, val_data, spe
         return
     windows = serving_windows(np.asarray(next(iter(val_data))[0])[:count], spec)
     serving = serving_model(model, spec, recipe.task, recipe.training.outputs)
-    outputs = np.asarray(serving(windows)).reshape(len(windows), -1)
+    outputs = keras.ops.convert_to_numpy(serving(windows)).reshape(len(windows), -1)
     index, sign, explained = explained_outputs(outputs, {"output_names": names,
                                                          "task": recipe.task,
                                                          "thresholds": recipe.training.thresholds}, None)

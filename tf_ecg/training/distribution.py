@@ -208,30 +208,3 @@ def runtime_context(config: RuntimeConfig, strategy: tf.distribute.Strategy | No
             yield Runtime(strategy, config)
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-def float32_outputs(model: keras.Model) -> keras.Model:
-    """Under mixed precision, the model with its outputs cast to float32 (losses, metrics
-    and served outputs stay float32); the model itself otherwise."""
-    if all(output.dtype == "float32" for output in model.outputs):
-        return model
-    outputs = [keras.layers.Activation("linear", dtype="float32", name=f"float32_{i}")(output)
-               for i, output in enumerate(model.outputs)]
-    return keras.Model(model.inputs, outputs if len(outputs) > 1 else outputs[0], name=model.name)
-
-
-def synchronise_batch_norm(model: keras.Model) -> int:
-    """BatchNorm statistics over the global batch (all replicas) in training; the count set."""
-    count = 0
-    for layer in _all_layers(model):
-        if isinstance(layer, keras.layers.BatchNormalization):
-            layer.synchronized = True
-            count += 1
-    return count
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)

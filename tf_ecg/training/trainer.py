@@ -24,20 +24,18 @@ from tf_ecg.config import Recipe, TrainingConfig, differences, load_recipe
 from tf_ecg.data.pipelines import pairs_from_halves
 from tf_ecg.data.formats.shards import naming_corrupt_shards
 from tf_ecg.data.sources import Splits, load_source
-from tf_ecg.errors import ECGDataError, OutputPathError, RecipeError, RunError
+from tf_ecg.errors import OutputPathError, RecipeError, RunError
 from tf_ecg.evaluation.calibration import INTERVAL_LEVEL, conformal_half_width, interval_coverage
 from tf_ecg.evaluation.metrics import evaluation_report, strict_json
 from tf_ecg.evaluation.plots import figure_to_png, report_figures
-from tf_ecg.building import build_model
 from tf_ecg.runtime import machine_info
-from tf_ecg.training.distribution import (Runtime, fit_under_multi_worker, float32_outputs, make_strategy,
-                                          runtime_context, synchronise_batch_norm, worker_directory)
+from tf_ecg.training.compiling import L1_LOSSES, compile_model
+from tf_ecg.training.distribution import (Runtime, fit_under_multi_worker, make_strategy, runtime_context,
+                                          worker_directory)
 from tf_ecg.training.callbacks import (BatchNormStatistics, HistoryCSV, TimeBudget, TimeBudgetSpent, ValidationReport,
                                       dataset_targets, epoch_schedule, write_attribution_summaries,
                                       write_run_summaries)
-from tf_ecg.training.losses import FocalLoss
 from tf_ecg.training.run_lock import LOCK_FILES, run_lock
-from tf_ecg.training.optimizers import AdaBound
 
 BEST, FINAL = "best.keras", "final.keras"
 RECIPE_FILE, RECORD_FILE = "recipe.toml", "run.json"
@@ -46,7 +44,6 @@ TEST_OUTPUTS = "test_outputs.npz"  # the kept model's test outputs and the label
 VAL_OUTPUTS = "val_outputs.npz"    # its raw validation outputs (logits or the model's outputs): export calibrates on them
 RUN_FILES = (RECIPE_FILE, RECORD_FILE, f".{RECORD_FILE}.partial", BEST, FINAL, "history.csv", "history.csv.partial",
              "test_metrics.json", TEST_OUTPUTS, VAL_OUTPUTS, "input_spec.json", "logs", "backup", "plots")
-CUSTOM_OBJECTS = {"FocalLoss": FocalLoss, "AdaBound": AdaBound}  # recipe names of tf_ecg's own
 
 
 @dataclass
@@ -62,35 +59,6 @@ class TrainingResult:
         return self.test_report is None
 
 
-def build_loss(training: TrainingConfig):
-    """A loss by name ("mean_absolute_error") or a Loss class with options
-    ({name = "SparseCategoricalCrossentropy", from_logits = true})."""
-    loss = training.loss
-    try:
-        if isinstance(loss, str):
-            return keras.losses.get(loss)
-        options = {k: v for k, v in loss.items() if k != "name"}
-        with keras.saving.CustomObjectScope(CUSTOM_OBJECTS):
-            built = keras.losses.get({"class_name": loss["name"], "config": options})
-    except (ValueError, TypeError, KeyError) as error:
-        raise RecipeError(None, f"training.loss = {loss!r}: {error}") from None
-    if not isinstance(built, keras.losses.Loss):
-        # keras.losses.get resolves a function name and silently drops the options
-        raise RecipeError(None, f"training.loss: {loss['name']!r} with options {options} must name a "
-                                f"keras.losses.Loss class (e.g. 'SparseCategoricalCrossentropy')")
-    return built
-
-
-def build_optimizer(training: TrainingConfig) -> keras.optimizers.Optimizer:
-    config = dict(training.optimizer)
-    name = config.pop("name", None)
-    try:
-        with keras.saving.CustomObjectScope(CUSTOM_OBJECTS):
-            return keras.optimizers.get({"class_name": name, "config": config})
-    except (ValueError, TypeError) as error:
-        raise RecipeError(None, f"training.optimizer = {training.optimizer!r}: {error}") from None
-
-
 def output_transform(recipe: Recipe):
     """Raw model outputs -> probabilities (classification) or values (regression)."""
     if recipe.training.outputs == "logits" and recipe.task == "multiclass":
@@ -98,67 +66,6 @@ def output_transform(recipe: Recipe):
     if recipe.training.outputs == "logits" and recipe.task in ("binary", "multilabel"):
         return lambda raw: keras.ops.convert_to_numpy(keras.ops.sigmoid(raw))
     return lambda raw: np.asarray(raw)
-
-
-L1_LOSSES = ("mean_absolute_error", "mae", "MeanAbsoluteError")
-
-
-def training_metrics(training: TrainingConfig) -> list:
-    """Metrics Keras tracks per batch; the task metrics (macro-F1, macro-AUC, R2) are computed
-    on the whole validation set by :class:`ValidationReport`."""
-    if training.task == "regression":
-        metrics = [keras.metrics.RootMeanSquaredError(name="rmse")]
-        if training.loss not in L1_LOSSES:
-            metrics.insert(0, keras.metrics.MeanAbsoluteError(name="mae"))
-        return metrics
-    if training.task == "multiclass":
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-    return [keras.metrics.BinaryAccuracy(name="accuracy")]
-
-
-def copy_matching_weights(model: keras.Model, source_file: str | Path) -> list[str]:
-    """Weights of a trained ``.keras`` model copied into layers of the same name and shapes
-    (transfer learning); returns the names of the layers left as they were."""
-    source_file = Path(source_file)
-    if not source_file.is_file():
-        raise ECGDataError(source_file, "initial weights not found")
-    source = {layer.name: layer for layer in keras.models.load_model(source_file, compile=False).layers}
-    skipped = []
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        donor = source.get(layer.name)
-        if donor is None or [w.shape for w in donor.weights] != [w.shape for w in layer.weights]:
-            skipped.append(layer.name)
-            continue
-        for target, value in zip(layer.weights, donor.weights):
-            target.assign(value)  # by variable, so frozen γ/β (non-trainable) are copied too
-    return skipped
-
-
-def compile_model(recipe: Recipe, num_outputs: int, example_shape: tuple | None = None,
-                  jit_compile="auto") -> keras.Model:
-    """The recipe's model, compiled; ``example_shape``: one input example's shape in the data,
-    checked against every model input (a window of 170 samples for a 160-sample model is
-    a recipe mistake, not a Keras error). Called inside ``runtime_context``: under mixed
-    precision the outputs are cast to float32, and BatchNorm is synchronised if asked."""
-    model = float32_outputs(build_model(recipe.model.name, **recipe.model.options))
-    if recipe.runtime.sync_batch_norm:
-        synchronise_batch_norm(model)
-    if example_shape is not None:
-        for shape in (model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]):
-            if any(m is not None and m != d for m, d in zip(shape[1:], example_shape)) or len(shape) - 1 != len(example_shape):
-                raise RecipeError(recipe.path, f"model {recipe.model.name} takes inputs of shape {tuple(shape[1:])}, "
-                                               f"the data are {tuple(example_shape)}: set model.options to match")
-    if recipe.model.initial_weights:
-        skipped = copy_matching_weights(model, recipe.model.initial_weights)
-        print(f"initial weights from {recipe.model.initial_weights}; left fresh: {skipped}")
-    if model.output_shape[-1] != num_outputs:
-        raise RecipeError(recipe.path, f"model {recipe.model.name} has {model.output_shape[-1]} outputs, "
-                                       f"the data has {num_outputs}: set model.options")
-    model.compile(optimizer=build_optimizer(recipe.training), loss=build_loss(recipe.training),
-                  metrics=training_metrics(recipe.training), jit_compile=jit_compile)
-    return model
 
 
 def start_at_median(model: keras.Model, median: np.ndarray) -> None:
