@@ -96,7 +96,7 @@ def _torch(threads: int):
     return torch
 
 
-def _batch(shape, batch: int, task: str, outputs: int, seed: int = 0):
+def random_batch(shape, batch: int, task: str, outputs: int, seed: int = 0):
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -120,7 +120,7 @@ def port_rates(name: str, steps: int, threads: int) -> dict:
     outputs = build_model(recipe.model.name, **recipe.model.options).output_shape[-1]
     keras.utils.set_random_seed(0)
     model = compile_model(recipe, outputs, shape)
-    x, y = _batch(shape, batch, recipe.task, outputs)
+    x, y = random_batch(shape, batch, recipe.task, outputs)
     if recipe.training.pairs:  # the comparator: reference half, query half, same/different labels
         x, y = [x[:batch // 2], x[batch // 2:]], y[:batch // 2]
     return {"recipe": f"models/{recipe_name}.toml", "input": list(shape), "tf_ecg": tf_ecg.__file__,
@@ -139,7 +139,7 @@ def reference_rates(name: str, steps: int, threads: int) -> dict:
         tf_keras.utils.set_random_seed(0)
         model = ribeiro_resnet()
         model.compile(optimizer=tf_keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
-        x, y = _batch(shape, batch, "multilabel", 6)
+        x, y = random_batch(shape, batch, "multilabel", 6)
         return {"what": "tf-keras 2 ResNet written from the spec (tests/tf_keras_references.py), Adam",
                 "tf_keras": tf_keras.__version__,
                 **_rates(batch, lambda: model.train_on_batch(x, y), lambda: model.predict_on_batch(x), steps)}
@@ -155,7 +155,7 @@ def reference_rates(name: str, steps: int, threads: int) -> dict:
     }[name]
     net = net()
     optimizer = torch.optim.Adam(net.parameters(), learning_rate, eps=1e-8)
-    x, y = _batch(shape, batch, "multiclass" if loss == "cross_entropy" else "multilabel",
+    x, y = random_batch(shape, batch, "multiclass" if loss == "cross_entropy" else "multilabel",
                   5 if name in ("mitbih_resnext", "inception1d") else 1)
     x, y = torch.from_numpy(x.transpose(0, 2, 1).copy()), torch.from_numpy(y)
     inputs = (x[:batch // 2], x[batch // 2:]) if name == "glucose_comparator" else (x,)

@@ -15,9 +15,9 @@ import json
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import version
 from pathlib import Path
 
-import neurokit2 as nk
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
@@ -39,6 +39,8 @@ CLASS_NAMES = ("fast", "glucose")
 
 def glucose_r_peaks(signal: np.ndarray) -> np.ndarray:
     """R peaks as the original finds them: ``nk.ecg_process(..., method="neurokit")``."""
+    import neurokit2 as nk  # here, not at import: neurokit2 loads scikit-learn; models never need it
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, info = nk.ecg_process(signal, sampling_rate=SAMPLING_RATE, method="neurokit")
@@ -114,7 +116,7 @@ def cached_study_beats(study_dir: str, leading_samples_removed: int = 0) -> Gluc
     files = [[str(Path(path).relative_to(study_dir)), Path(path).stat().st_size] for path in recordings["path"]]
     key = {"arrays": "glucose study beats", "recordings": hashlib.sha256(json.dumps(files).encode()).hexdigest(),
            "leading_samples_removed": leading_samples_removed, "skipped_samples": SKIPPED_SAMPLES,
-           "beat": [BEFORE_R, AFTER_R], "neurokit2": nk.__version__}
+           "beat": [BEFORE_R, AFTER_R], "neurokit2": version("neurokit2")}
 
     def measure() -> dict[str, np.ndarray]:
         measured = study_beats(study_dir, leading_samples_removed)

@@ -15,14 +15,14 @@ mean, fewer than half of the beats were delineated, or an interval is implausibl
 from __future__ import annotations
 
 import warnings
+from importlib.metadata import version
 
-import neurokit2 as nk
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
 # what a cached interval table was measured with: raise the number when the measurement changes
-MEASUREMENT = f"tf_ecg intervals 1, neurokit2 {nk.__version__}"
+MEASUREMENT = f"tf_ecg intervals 1, neurokit2 {version('neurokit2')}"
 MIN_PEAKS = 4
 MAX_RR_VARIATION = 0.5  # coefficient of variation of RR intervals
 INTERVALS = ("HR", "PR", "QRS", "QT")
@@ -32,11 +32,15 @@ MIN_DELINEATED_FRACTION = 0.5
 
 
 def _clean(lead: np.ndarray, sampling_rate: float) -> np.ndarray:
+    import neurokit2 as nk  # here, not at import: neurokit2 loads scikit-learn; models never need it
+
     return nk.ecg_clean(np.asarray(lead, dtype=np.float64), sampling_rate=sampling_rate)
 
 
 def r_peaks(lead: np.ndarray, sampling_rate: float) -> np.ndarray:
     """R-peak sample indices of one lead (neurokit2's default detector, after its cleaning)."""
+    import neurokit2 as nk
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _, info = nk.ecg_peaks(_clean(lead, sampling_rate), sampling_rate=sampling_rate)
@@ -109,6 +113,8 @@ def ecg_intervals(signal: np.ndarray, sampling_rate: float, rate_lead: int = 1) 
     ``ok``: False when any of them failed the quality check (its value is then NaN or
     untrustworthy), and ``failure``: the first cause ("" when ok). R peaks come from
     ``rate_lead`` (lead II of I, II, V1-V6)."""
+    import neurokit2 as nk
+
     signal = np.asarray(signal, dtype=np.float64)
     if signal.ndim == 1:
         signal = signal[:, None]

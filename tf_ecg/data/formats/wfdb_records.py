@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import wfdb
 
 from tf_ecg.data.conventions import lead_indices, to_millivolts
 from tf_ecg.errors import ECGDataError
+
+if TYPE_CHECKING:  # wfdb is imported where a record is read (model code never needs it)
+    import wfdb
 
 # Bytes per sample for the WFDB storage formats these data sets use.
 BYTES_PER_SAMPLE = {"212": 1.5, "16": 2, "80": 1, "24": 3, "32": 4, "61": 2}
@@ -40,6 +43,8 @@ def record_path(path: str | Path) -> Path:
 
 
 def read_header(path: str | Path) -> wfdb.Record:
+    import wfdb
+
     path = record_path(path)
     header = path.with_suffix(".hea")
     if not header.is_file():
@@ -77,6 +82,8 @@ def read_record(path: str | Path, sampling_rate: float | None = None,
                 leads=None, num_leads: int | None = None) -> ECGRecord:
     """Read a WFDB record in millivolts (converted from the header's units), checking rate,
     lead count, completeness, units and NaNs."""
+    import wfdb
+
     path = record_path(path)
     header = read_header(path)
     if sampling_rate is not None and not np.isclose(header.fs, sampling_rate):
@@ -101,6 +108,8 @@ def read_record(path: str | Path, sampling_rate: float | None = None,
 
 def read_annotations(path: str | Path, extension: str = "atr") -> tuple[np.ndarray, np.ndarray]:
     """(sample indices, symbols) of a WFDB annotation file."""
+    import wfdb
+
     path = record_path(path)
     annotation_file = path.with_suffix(f".{extension}")
     if not annotation_file.is_file():

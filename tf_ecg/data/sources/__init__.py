@@ -17,7 +17,6 @@ from typing import Callable
 
 import numpy as np
 
-from tf_ecg.data.pipelines import array_dataset
 from tf_ecg.data.spec import InputSpec
 from tf_ecg.errors import RecipeError
 
@@ -63,6 +62,8 @@ class Splits:
     def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
                 drop_remainder: bool = False, reshuffle: bool = True):
         """Batches of (x, y) of one split as a tf.data pipeline."""
+        from tf_ecg.data.pipelines import array_dataset  # TensorFlow: only where a dataset is asked for
+
         return array_dataset(*getattr(self, split), batch_size, shuffle=shuffle, seed=seed,
                              drop_remainder=drop_remainder, reshuffle=reshuffle)
 

@@ -5,12 +5,15 @@ PTB-XL, CODE-15%, or any data set too large for memory)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tf_ecg.data.formats.code import CLASSES
 from tf_ecg.data.formats.code15 import CODE15_SPEC, code15_examples
 from tf_ecg.data.paths import data_root as resolve_root, dataset_dir
-from tf_ecg.data.formats.shards import ShardedSplits, examples_from_splits, write_shards
 from tf_ecg.data.sources import load_source, register_source, source_names
+
+if TYPE_CHECKING:  # TFRecord shards are TensorFlow's: imported where they are read or written
+    from tf_ecg.data.formats.shards import ShardedSplits
 
 
 @register_source("shards")
@@ -19,6 +22,8 @@ def shard_source(directory: str, shuffle_buffer: int = 1024, verify: bool = Fals
     data root); ``shuffle_buffer``: examples held for shuffling (memory: this many examples);
     ``verify``: check every shard's sha256 against the manifest before the run starts."""
     path = Path(directory).expanduser()
+    from tf_ecg.data.formats.shards import ShardedSplits
+
     return ShardedSplits.open(path if path.is_absolute() else resolve_root(data_root) / path, shuffle_buffer, verify)
 
 
@@ -31,6 +36,8 @@ def write_source_shards(source: str, out=None, data_root=None, options: dict | N
     """Convert ``source`` (with its [data] ``options``) into shards in ``out`` (default
     ``<data root>/shards/<source>``). CODE-15% is read part by part, in bounded memory;
     the other sources build their arrays first, as training from them would."""
+    from tf_ecg.data.formats.shards import examples_from_splits, write_shards
+
     options = dict(options or {})
     out = Path(out) if out else resolve_root(data_root) / "shards" / source
     if source == "code15":

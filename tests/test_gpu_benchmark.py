@@ -1,0 +1,63 @@
+"""benchmarks/gpu.py on the CPU: what the GPU job runs, measured here, and without TensorFlow
+(the GPU image has none)."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
+# a process as on the GPU image: no TensorFlow, nor the ECG libraries (neurokit2, wfdb,
+# deepfake-ecg) that only the data code needs; PyTorch hidden too, so that JAX alone is measured
+WITHOUT_TENSORFLOW = '''import sys
+class _Hidden:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "torch", "neurokit2", "wfdb", "deepfakeecg"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _Hidden())
+'''
+
+
+def _gpu_benchmark(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(exist_ok=True)
+    (hidden / "sitecustomize.py").write_text(WITHOUT_TENSORFLOW)
+    environment = {**os.environ, "PYTHONPATH": str(hidden), "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, str(SCRIPT), "--backends", "jax", "--only", "kaggle_conv1d_baseline",
+                           "--steps", "1", "--result", str(tmp_path / "result"), *arguments],
+                          env=environment, capture_output=True, text=True)
+
+
+@pytest.fixture(autouse=True)
+def _jax():
+    if importlib.util.find_spec("jax") is None:
+        pytest.skip("jax is not installed")
+
+
+def test_the_gpu_benchmark_measures_the_cpu_without_tensorflow(tmp_path):
+    done = _gpu_benchmark(tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert "tensorflow" not in result["machine"]["versions"] and "jax" in result["machine"]["versions"]
+    assert result["machine"]["cpu"]["flags"]  # the CPU it ran on
+    entry = result["results"]["kaggle_conv1d_baseline"]["jax"]
+    assert entry["device"].startswith("cpu")
+    float32 = entry["float32"]
+    assert float32["batch"] == 32 and float32["train_examples_per_s"] > 0 and float32["inference_examples_per_s"] > 0
+    assert float32["train_compile_s"] >= 0
+    numerics = entry["mixed_bfloat16"]["numerics"]  # bf16 checked against float32 on the same weights
+    assert 0 < numerics["max_output_difference_relative"] < 1 and numerics["first_loss_relative_difference"] > 0
+    assert numerics["holds"] == (max(numerics["max_output_difference_relative"],
+                                     numerics["first_loss_relative_difference"]) <= numerics["tolerance"])
+
+
+def test_asking_for_a_gpu_where_none_is_visible_is_one_line_and_writes_nothing(tmp_path):
+    done = _gpu_benchmark(tmp_path, "--device", "gpu", "--precisions", "float32")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == ("gpu.py: error: --device gpu: no GPU visible to jax; run it on a "
+                                                    "GPU machine, or --device any to measure the CPU")
+    assert not (tmp_path / "result.json").exists()
