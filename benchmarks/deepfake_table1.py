@@ -75,12 +75,27 @@ def noise_floor(n_ecgs: int, seed: int) -> dict:
     return floor
 
 
+def earlier_results() -> dict:
+    """What an earlier call of this script wrote (the committed results file), or {}."""
+    previous = RESULTS / f"{RESULT}.json"
+    return json.loads(previous.read_text()) if previous.is_file() else {}
+
+
 def earlier_floor(n_ecgs: int) -> dict | None:
     """The noise floor an earlier call of this script measured on as many ECGs (minutes of
     delineation saved on every resumed call)."""
-    previous = RESULTS / f"{RESULT}.json"
-    floor = json.loads(previous.read_text())["results"].get("noise_floor") if previous.is_file() else None
+    floor = earlier_results().get("results", {}).get("noise_floor")
     return floor if floor and floor.get("ecgs") == n_ecgs else None
+
+
+def earlier_finished(protocol: dict) -> dict:
+    """Regressors an earlier call finished under the same protocol, whose runs this machine's
+    store lacks (trained on another machine): kept as written, each with the machine it ran on."""
+    earlier = earlier_results()
+    if earlier.get("results", {}).get("protocol") != protocol:
+        return {}
+    return {target: {"machine": earlier["machine"], **summary}
+            for target, summary in earlier["results"]["regressors"].items() if summary.get("status") == "finished"}
 
 
 def _differences(first: np.ndarray, second: np.ndarray) -> dict:
@@ -135,10 +150,14 @@ def main() -> None:
                             "labels": "tf_ecg.data.intervals on the generated 500 Hz ECGs (HR: lead II R peaks)"},
                "published_val_mae": PUBLISHED_VAL_MAE,
                "targets": {t: {"criterion": c, "val_mae_at_most": round(v, 3)} for t, (c, v) in TARGETS.items()},
-               "noise_floor": earlier_floor(args.floor_ecgs) or noise_floor(args.floor_ecgs, seed), "regressors": {}}
+               "noise_floor": earlier_floor(args.floor_ecgs) or noise_floor(args.floor_ecgs, seed)}
+    results["regressors"] = {target: summary for target, summary in earlier_finished(results["protocol"]).items()
+                             if not (store / f"deepfake_{target}_{rate}hz").is_dir()}
     write_result(RESULT, results)
     for target in args.targets:
         run_dir = store / f"deepfake_{target}_{rate}hz"
+        if target in results["regressors"]:
+            continue
         minutes = None if deadline is None else (deadline - time.time()) / 60
         if not (run_dir / "test_metrics.json").is_file() and (minutes is None or minutes > 0):
             train(load_recipe(RECIPE, {**common, "data.target": target}), run_dir, minutes=minutes)

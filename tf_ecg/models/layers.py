@@ -178,7 +178,8 @@ class GroupedConv1D(layers.Conv1D):
     ``layers.Conv1D(groups=...)``: the ``taps`` shifted copies of each group's inputs are
     laid side by side ``(group, batch x length, taps x in / groups)`` and multiplied by each
     group's kernel ``(group, taps x in / groups, out / groups)``; the shifts are plain
-    slices (their gradient is a pad)."""
+    slices (their gradient is a pad). On TensorFlow only, whose CPU grouped convolution is
+    slow; JAX (XLA) and PyTorch run their own grouped convolution."""
 
     def build(self, input_shape):
         if self.strides != (1,) or self.dilation_rate != (1,) or self.padding not in ("same", "valid"):
@@ -186,6 +187,8 @@ class GroupedConv1D(layers.Conv1D):
         super().build(input_shape)
 
     def call(self, inputs):
+        if keras.backend.backend() != "tensorflow":
+            return super().call(inputs)
         taps, groups = self.kernel_size[0], self.groups
         channels_in, channels_out = inputs.shape[-1] // groups, self.filters // groups
         if self.padding == "same":
