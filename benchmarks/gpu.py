@@ -49,6 +49,7 @@ GPU_PORTS = {**PORTS, "kaggle_conv1d_baseline": ("kaggle_conv1d_baseline", {}, (
 GENERATOR = "pulse2pulse_generator"
 BF16_TOLERANCE = 0.05  # relative: bf16 keeps 8 bits of mantissa (~0.4 % per rounding)
 RESNEXT_TARGET_BEATS_PER_S = 5000
+JAX_CPU_SLOWDOWN_AT_MOST = 1.5  # JAX's CPU training step at most 1.5x slower than TensorFlow's
 
 
 # ---------------------------------------------------------------- one measurement (a child process)
@@ -207,9 +208,13 @@ def backend_ratios(results: dict) -> dict:
 
 
 def targets(results: dict, device: str) -> dict:
-    """The issue's GPU target for the ResNeXt (beats/s of a training step, float32 or bf16)."""
+    """The targets: on a GPU, the ResNeXt's training step in beats/s (float32 or bf16); on a
+    CPU, JAX's training step within ``JAX_CPU_SLOWDOWN_AT_MOST`` of TensorFlow's, per port."""
     if device != "gpu":
-        return {}
+        ratios = {port: r["jax_over_tensorflow"] for port, r in backend_ratios(results).items() if "jax_over_tensorflow" in r}
+        return {"jax_train_step_over_tensorflow_at_least": round(1 / JAX_CPU_SLOWDOWN_AT_MOST, 3),
+                "per_port": {port: {"jax_over_tensorflow": r, "met": r >= 1 / JAX_CPU_SLOWDOWN_AT_MOST}
+                             for port, r in ratios.items()}} if ratios else {}
     best = {b: max([e.get("train_examples_per_s", 0) for e in results.get("mitbih_resnext", {}).get(b, {}).values()
                     if isinstance(e, dict)] or [0]) for b in BACKENDS}
     return {"mitbih_resnext_train_beats_per_s": {"target": RESNEXT_TARGET_BEATS_PER_S, "best_per_backend": best,

@@ -61,3 +61,21 @@ def test_asking_for_a_gpu_where_none_is_visible_is_one_line_and_writes_nothing(t
     assert done.stderr.strip().splitlines()[-1] == ("gpu.py: error: --device gpu: no GPU visible to jax; run it on a "
                                                     "GPU machine, or --device any to measure the CPU")
     assert not (tmp_path / "result.json").exists()
+
+
+def test_on_a_cpu_it_reports_jax_over_tensorflow_against_the_target(tmp_path):
+    if importlib.util.find_spec("tensorflow") is None:
+        pytest.skip("tensorflow is not installed")
+    environment = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run([sys.executable, str(SCRIPT), "--backends", "jax", "tensorflow", "--only",
+                           "kaggle_conv1d_baseline", "--precisions", "float32", "--steps", "1",
+                           "--result", str(tmp_path / "result")], env=environment, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "result.json").read_text())
+    measured = {b: result["results"]["kaggle_conv1d_baseline"][b]["float32"]["train_examples_per_s"]
+                for b in ("jax", "tensorflow")}
+    ratio = result["train_step_over_tensorflow"]["kaggle_conv1d_baseline"]["jax_over_tensorflow"]
+    assert ratio == pytest.approx(measured["jax"] / measured["tensorflow"], abs=1e-3)
+    target = result["targets"]
+    assert target["jax_train_step_over_tensorflow_at_least"] == pytest.approx(1 / 1.5, abs=1e-3)
+    assert target["per_port"]["kaggle_conv1d_baseline"] == {"jax_over_tensorflow": ratio, "met": ratio >= 1 / 1.5}
