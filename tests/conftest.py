@@ -101,3 +101,17 @@ def assert_explains(saved, recording, out, method="integrated_gradients", steps=
     assert len(json.loads((out / "explain.json").read_text())["explained"]) == len(windows)
     assert (out / "strip_0.png").is_file()
     return attributions
+
+
+def environment_without(folder: Path, modules: tuple[str, ...]) -> dict:
+    """The environment of a child process in which ``modules`` cannot be imported, as on a
+    machine without them (a ``sitecustomize`` in ``folder`` refuses them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _Hidden:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] in {tuple(modules)!r}:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, _Hidden())\n")
+    return {**os.environ, "PYTHONPATH": str(folder), "CUDA_VISIBLE_DEVICES": ""}

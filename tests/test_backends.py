@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import environment_without
 
 from tf_ecg.registry import model_names
 
@@ -112,6 +113,34 @@ def test_the_quickstart_trains_on_another_backend_and_its_export_serves_the_same
         trained = stored["outputs"]
     served = tf_ecg.load(tmp_path / "model").predict(serving_windows(splits.test[0], splits.input_spec))["outputs"]
     np.testing.assert_allclose(np.asarray(served).reshape(trained.shape), trained, rtol=1e-4, atol=1e-3)
+
+
+def test_the_quickstart_trains_on_jax_without_tensorflow_installed(tmp_path):
+    """JAX alone (TensorFlow and PyTorch not importable): the recipe's arrays feed ``fit`` as a
+    PyDataset; the run is recorded (history, test metrics, the Keras model), without TensorBoard
+    event files or a SavedModel; the verbs that need TensorFlow say so in one line."""
+    _installed("jax")
+    environment = {**environment_without(tmp_path / "hidden", ("tensorflow", "torch")), "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-m", "tf_ecg.cli", "quickstart", "--run-dir", "run", "--out", "model",
+                           "--set", "data.n_ecgs=64", "--epochs", "2"], env=environment, cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "TensorFlow is not installed: no TensorBoard event files" in done.stdout
+    run = tmp_path / "run"
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "finished" and record["epochs_run"] == 2
+    assert record["runtime"]["backend"] == "jax" and record["runtime"]["strategy"] == "one device"
+    assert "tensorflow" not in record["machine"]
+    history = (run / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and "val_rmse" in history[0]
+    report = json.loads((run / "test_metrics.json").read_text())
+    assert report["n"] == len(np.load(run / "test_outputs.npz")["labels"]) > 0
+    assert (run / "best.keras").is_file() and not (tmp_path / "model").exists()
+    assert not list(run.rglob("events.out.tfevents.*"))
+    refused = subprocess.run([sys.executable, "-m", "tf_ecg.cli", "export", "run"], env=environment, cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr[-2000:]
+    assert "export needs TensorFlow" in refused.stderr and 'pip install "tf_ecg[cpu]"' in refused.stderr
 
 
 def test_what_needs_tf_distribute_is_refused_on_jax_in_one_line(tmp_path):

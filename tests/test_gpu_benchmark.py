@@ -9,24 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import environment_without
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu.py"
 # a process as on the GPU image: no TensorFlow, nor the ECG libraries (neurokit2, wfdb,
 # deepfake-ecg) that only the data code needs; PyTorch hidden too, so that JAX alone is measured
-WITHOUT_TENSORFLOW = '''import sys
-class _Hidden:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("tensorflow", "torch", "neurokit2", "wfdb", "deepfakeecg"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-sys.meta_path.insert(0, _Hidden())
-'''
+GPU_IMAGE_LACKS = ("tensorflow", "torch", "neurokit2", "wfdb", "deepfakeecg")
 
 
 def _gpu_benchmark(tmp_path: Path, *arguments: str) -> subprocess.CompletedProcess:
-    hidden = tmp_path / "hidden"
-    hidden.mkdir(exist_ok=True)
-    (hidden / "sitecustomize.py").write_text(WITHOUT_TENSORFLOW)
-    environment = {**os.environ, "PYTHONPATH": str(hidden), "CUDA_VISIBLE_DEVICES": ""}
+    environment = environment_without(tmp_path / "hidden", GPU_IMAGE_LACKS)
     return subprocess.run([sys.executable, str(SCRIPT), "--backends", "jax", "--only", "kaggle_conv1d_baseline",
                            "--steps", "1", "--result", str(tmp_path / "result"), *arguments],
                           env=environment, capture_output=True, text=True)

@@ -55,5 +55,5 @@ def require_tensorflow() -> None:
     try:
         import tensorflow  # noqa: F401
     except ModuleNotFoundError:
-        raise ModuleNotFoundError('tf_ecg needs TensorFlow: pip install "tf_ecg[cpu]" (CPU only) or '
-                                  '"tf_ecg[gpu]" (NVIDIA GPUs, CUDA from pip)') from None
+        raise ModuleNotFoundError('TensorFlow is not installed: pip install "tf_ecg[cpu]" (CPU only) or '
+                                  '"tf_ecg[gpu]" (NVIDIA GPUs, CUDA from pip)', name="tensorflow") from None

@@ -50,8 +50,7 @@ def train(recipe: str | Path | Recipe, run_dir: str | Path | None = None, *, dat
         The run: ``run_dir``, the trained ``model`` (the kept one: best or final), the
         ``splits``, the ``test_report`` (None while paused) and the ``seconds`` taken.
     """
-    require_tensorflow()
-    from tf_ecg.training.trainer import train as run_training
+    from tf_ecg.training.trainer import train as run_training  # on JAX or PyTorch, TensorFlow is optional
 
     recipe = _recipe(recipe, {**(overrides or {}), **({"training.epochs": epochs} if epochs is not None else {})})
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / recipe.name

@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 from tf_ecg.errors import ECGDataError, ImplausibleInputWarning, RecipeError, TfEcgInputError
-from tf_ecg.runtime import check_keras_backend
+from tf_ecg.runtime import check_keras_backend, keras_backend_name
 
 QUICKSTART_RECIPES = {"deepfake": "quickstart_deepfake_hr.toml", "mitdb": "quickstart_mitbih.toml"}
 
@@ -91,7 +91,7 @@ def cmd_quickstart(args) -> int:
     from tf_ecg.api import export, train
     from tf_ecg.config import load_recipe, recipes_dir
     from tf_ecg.data.paths import check_output_dir, data_root
-    from tf_ecg.saved_model import is_tf_ecg_export
+    from tf_ecg.runtime import optional_tensorflow
 
     started = time.time()
     source = "mitdb" if args.data_root else "deepfake"
@@ -100,14 +100,21 @@ def cmd_quickstart(args) -> int:
     recipe = load_recipe(recipes_dir() / QUICKSTART_RECIPES[source], _overrides(args))
     run_dir = Path(args.run_dir or f"runs/{recipe.name}")
     out = Path(args.out or f"saved_models/{recipe.name}")
-    check_output_dir(out, is_tf_ecg_export, protect=[run_dir], what="SavedModel")  # before the work
+    exports = optional_tensorflow() is not None  # SavedModels and TensorBoard event files are TensorFlow's
+    if exports:
+        from tf_ecg.saved_model import is_tf_ecg_export
+
+        check_output_dir(out, is_tf_ecg_export, protect=[run_dir], what="SavedModel")  # before the work
     print(f"quickstart: recipe {recipe.path}, run directory {run_dir}")
     result = train(recipe, run_dir, data_root=args.data_root, restart=args.restart)
-    out = export(run_dir, out)
     print(f"\nTest metrics ({recipe.name}):")
     _print_report(result.test_report)
-    print(f"TensorBoard logs: {run_dir / 'logs'}   (tensorboard --logdir {run_dir / 'logs'})")
-    print(f"SavedModel: {out}")
+    if exports:
+        print(f"TensorBoard logs: {run_dir / 'logs'}   (tensorboard --logdir {run_dir / 'logs'})")
+        print(f"SavedModel: {export(run_dir, out)}")
+    else:
+        print(f"TensorFlow is not installed: no TensorBoard event files (history: {run_dir / 'history.csv'}) and "
+              f"no SavedModel; the trained Keras model is {run_dir / 'best.keras'}")
     print(f"quickstart finished in {time.time() - started:.0f} s")
     return 0
 
@@ -317,27 +324,30 @@ def cmd_synth(args) -> int:
 
 
 def cmd_env(args) -> int:
-    """Versions, devices, and what a recipe's default runtime would run on."""
+    """Versions, devices, and what a recipe's default runtime would run on (TensorFlow's
+    wheel, kernels and logical devices where it is installed)."""
     import os
 
-    import tensorflow as tf
+    import keras
 
     from tf_ecg.config import RuntimeConfig
-    from tf_ecg.runtime import accelerators, cpu_info, cpu_kernels, versions
+    from tf_ecg.runtime import accelerators, backend_devices, cpu_info, cpu_kernels, optional_tensorflow, versions
     from tf_ecg.training.distribution import Runtime, make_strategy, strategy_devices
 
     config = RuntimeConfig(strategy=args.strategy or "auto", cpu_replicas=args.cpu_replicas or 1)
     runtime = Runtime(make_strategy(config), config)
-    cpu = cpu_info()
+    cpu, tf = cpu_info(), optional_tensorflow()
+    on_tensorflow = keras.backend.backend() == "tensorflow"
+    tensorflow = {} if tf is None else {
+        "tensorflow_wheel": "GPU" if tf.test.is_built_with_cuda() else "CPU only", "cpu_kernels": cpu_kernels(),
+        "gpus": accelerators(), "logical_devices": [d.name for d in tf.config.list_logical_devices()]}
     print(json.dumps({
         **versions(),
-        "tensorflow_wheel": "GPU" if tf.test.is_built_with_cuda() else "CPU only",
         "cpu": {k: cpu.get(k) for k in ("model_name", "family", "model", "usable_cores")},
-        "cpu_kernels": cpu_kernels(),
-        "gpus": accelerators(),
-        "logical_devices": [d.name for d in tf.config.list_logical_devices()],
-        "runtime": {"strategy": type(runtime.strategy).__name__, "replicas": runtime.replicas,
-                    "devices": strategy_devices(runtime.strategy),
+        "backend_devices": backend_devices(),
+        **tensorflow,
+        "runtime": {"strategy": runtime.strategy_name, "replicas": runtime.replicas,
+                    "devices": strategy_devices(runtime.strategy) if on_tensorflow else backend_devices()[:1],
                     "jit_compile_auto": "on" if accelerators() else "off (CPU only)",
                     "mixed_precision_hint": "mixed_float16 (compute capability >= 7.0) or mixed_bfloat16 (>= 8.0)"
                                             if accelerators() else "float32 (mixed precision is slow on CPUs)",
@@ -514,22 +524,29 @@ def parser() -> argparse.ArgumentParser:
 
 
 LIGHT_VERBS = ("presets", "models")  # answer at once: no TensorFlow
+# what runs on JAX or PyTorch without TensorFlow installed; the other verbs read or write
+# SavedModels, shards or TensorBoard event files, which are TensorFlow's
+WITHOUT_TENSORFLOW = ("quickstart", "train", "env")
 
 
-def _start_tensorflow(quiet: bool) -> None:
+def _start_tensorflow(quiet: bool, required: bool) -> None:
     """Import TensorFlow, with the lines its C++ core writes to standard error while it loads
     (absl's pre-initialisation notice, the oneDNN note) silenced unless ``--debug``: they come
-    before TF_CPP_MIN_LOG_LEVEL applies, so only the file descriptor can hold them back."""
+    before TF_CPP_MIN_LOG_LEVEL applies, so only the file descriptor can hold them back.
+    Not ``required`` (a verb of ``WITHOUT_TENSORFLOW`` on JAX or PyTorch): started where it is
+    installed (it feeds them tf.data), else left out."""
     from tf_ecg import require_tensorflow
+    from tf_ecg.runtime import optional_tensorflow
 
+    start = require_tensorflow if required else optional_tensorflow
     if not quiet:
-        require_tensorflow()
+        start()
         return
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        require_tensorflow()
+        start()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -557,7 +574,8 @@ def main(argv=None) -> int:
     try:
         if args.verb not in LIGHT_VERBS:
             check_keras_backend()
-            _start_tensorflow(quiet=not debug)
+            _start_tensorflow(quiet=not debug, required=keras_backend_name() == "tensorflow"
+                              or args.verb not in WITHOUT_TENSORFLOW)
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return args.function(args)
@@ -565,6 +583,12 @@ def main(argv=None) -> int:
         if debug:
             raise
         print(f"tf-ecg: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as missing:  # a verb that needs TensorFlow, on JAX or PyTorch without it
+        if debug or missing.name != "tensorflow" or missing.msg.startswith("No module named"):
+            raise
+        print(f"tf-ecg: error: {args.verb} needs TensorFlow on every Keras backend (training does not): {missing.msg}",
+              file=sys.stderr)
         return 2
 
 

@@ -103,9 +103,8 @@ def backend_devices() -> list[str]:
 
 def accelerators() -> list[dict]:
     """TensorFlow's GPUs (none where TensorFlow is not installed)."""
-    try:
-        import tensorflow as tf
-    except ModuleNotFoundError:
+    tf = optional_tensorflow()
+    if tf is None:
         return []
     devices = []
     for device in tf.config.list_physical_devices("GPU"):
@@ -128,9 +127,21 @@ def cpu_kernels() -> str:
     return "oneDNN" if onednn_enabled() else "Eigen"
 
 
-def machine_info() -> dict:
-    import tensorflow as tf
+def optional_tensorflow():
+    """TensorFlow where it is installed, else None: JAX and PyTorch train without it (no
+    tf.data, TensorBoard event files or SavedModel then)."""
+    try:
+        import tensorflow as tf
+    except ModuleNotFoundError:
+        return None
+    return tf
 
+
+def machine_info() -> dict:
+    tf = optional_tensorflow()
+    if tf is None:
+        return {"platform": platform.platform(), "cpu": cpu_info(), "devices": backend_devices(), **versions(),
+                "executable": sys.executable}
     return {"platform": platform.platform(), "cpu": cpu_info(), "gpus": accelerators(), **versions(),
             "cpu_kernels": cpu_kernels(),
             "thread_settings": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),

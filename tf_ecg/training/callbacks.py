@@ -1,5 +1,7 @@
 """Callbacks and TensorBoard summaries: validation task metrics and figures per epoch, the
-resolved recipe, hyper-parameters and test metrics of a run, learning-rate schedules."""
+resolved recipe, hyper-parameters and test metrics of a run, learning-rate schedules.
+TensorBoard's event files are TensorFlow's: where it is not installed (JAX or PyTorch alone)
+the metrics are still computed and recorded (history.csv), and no event file is written."""
 
 from __future__ import annotations
 
@@ -8,15 +10,31 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from tf_ecg.errors import RecipeError
 from tf_ecg.evaluation.metrics import evaluation_report
 from tf_ecg.evaluation.plots import ecg_strip, figure_to_png, report_figures
+from tf_ecg.runtime import optional_tensorflow
+
+
+def summary_writer(log_dir: Path, name: str):
+    """A TensorBoard event-file writer for ``log_dir/name``; None without TensorFlow."""
+    tf = optional_tensorflow()
+    return None if tf is None else tf.summary.create_file_writer(str(Path(log_dir) / name))
+
+
+def tensorboard_callbacks(log_dir: Path) -> list:
+    """Keras' TensorBoard callback (scalars per epoch), where TensorFlow is installed."""
+    return [] if optional_tensorflow() is None else [keras.callbacks.TensorBoard(str(log_dir), write_graph=False)]
 
 
 def png_summary(writer, name: str, png: bytes, step: int) -> None:
-    """One PNG image (e.g. a matplotlib figure) into a TensorBoard event file."""
+    """One PNG image (e.g. a matplotlib figure) into a TensorBoard event file (``writer``
+    from :func:`summary_writer`; None: nothing is written)."""
+    if writer is None:
+        return
+    import tensorflow as tf
+
     with writer.as_default():
         tf.summary.image(name, tf.image.decode_png(png, channels=4)[None], step=step)
     writer.flush()
@@ -37,7 +55,7 @@ class ValidationReport(keras.callbacks.Callback):
     def __init__(self, log_dir: Path, example_input, val_data, task: str, names, to_outputs, input_spec,
                  pairs: bool = False, every: int = 1, skip=()):
         super().__init__()
-        self.writer = tf.summary.create_file_writer(str(Path(log_dir) / "images"))
+        self.writer = summary_writer(log_dir, "images")
         self.example_input, self.val_data, self.names = example_input, val_data, names
         # the comparator is scored on (reference, query) pairs: same / different class
         self.task = "binary" if pairs else task
@@ -47,6 +65,8 @@ class ValidationReport(keras.callbacks.Callback):
         self.skip = {f"val_{name}" for name in skip}  # what the loss already is (an L1 loss is the MAE)
 
     def on_train_begin(self, logs=None):
+        if self.writer is None:
+            return
         strip = ecg_strip(self.example_input, self.input_spec.sampling_rate, self.input_spec.display_leads(),
                           "example validation input (as fed to the model)", units=self.input_spec.units_label())
         png_summary(self.writer, "input/example_ecg", figure_to_png(strip), 0)
@@ -57,7 +77,7 @@ class ValidationReport(keras.callbacks.Callback):
         if logs is not None:
             logs.update({key: value for key, value in task_metrics(report, prefix="val_").items()
                          if key not in logs and not any(key == s or key.startswith(f"{s}_") for s in self.skip)})
-        if (epoch + 1) % self.every == 0:
+        if self.writer is not None and (epoch + 1) % self.every == 0:
             for name, figure in report_figures(report, self.y_val, outputs).items():
                 png_summary(self.writer, f"validation/{name}", figure_to_png(figure), epoch)
 
@@ -194,6 +214,9 @@ def write_attribution_summaries(log_dir: Path, model: keras.Model, val_data, spe
     """Where the kept model looked, in TensorBoard (``validation/attributions_<i>``): integrated
     gradients (0 mV baseline) of the predicted class (or the target) on the first ``count``
     validation examples, as ECG strips in mV with the attribution band."""
+    writer = summary_writer(log_dir, "images")
+    if writer is None:
+        return
     from tf_ecg.explain import EXPLAINED_TASKS, explained_outputs, integrated_gradients
     from tf_ecg.serving import serving_model, serving_windows
 
@@ -206,7 +229,6 @@ def write_attribution_summaries(log_dir: Path, model: keras.Model, val_data, spe
                                                          "task": recipe.task,
                                                          "thresholds": recipe.training.thresholds}, None)
     attributions = integrated_gradients(serving, windows, index, steps, sign)
-    writer = tf.summary.create_file_writer(str(Path(log_dir) / "images"))
     samples = -1 if spec.kind == "glucose_beat" else None  # a glucose beat's last value is its RR interval
     for i, window in enumerate(windows):
         strip = ecg_strip(window[:samples], spec.sampling_rate, spec.display_leads(),
@@ -219,9 +241,12 @@ def write_run_summaries(log_dir: Path, recipe, test_report: dict | None) -> None
     """The run as a whole in TensorBoard: the resolved recipe as text and its settings in
     the HParams dashboard (at the start), the test metrics as scalars and as the HParams
     metrics (at the end, ``test_report`` given)."""
+    writer = summary_writer(log_dir, "run")
+    if writer is None:
+        return
+    import tensorflow as tf
     from tensorboard.plugins.hparams import api as hparams_api
 
-    writer = tf.summary.create_file_writer(str(Path(log_dir) / "run"))
     with writer.as_default():
         if test_report is None:
             tf.summary.text("recipe", "```\n" + recipe.to_toml() + "\n```", step=0)

@@ -15,17 +15,22 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
-import tensorflow as tf
 
 from tf_ecg.config import RuntimeConfig
 from tf_ecg.errors import RecipeError, RunError
 from tf_ecg.runtime import backend_devices
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 
 def split_host_cpu(replicas: int) -> None:
     """Make the host CPU appear as ``replicas`` logical devices (before TensorFlow starts)."""
+    import tensorflow as tf
+
     cpu = tf.config.list_physical_devices("CPU")[0]
     current = tf.config.get_logical_device_configuration(cpu)
     if replicas <= 1 and not current or current and len(current) == replicas:
@@ -41,11 +46,13 @@ def split_host_cpu(replicas: int) -> None:
 def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
     """The strategy a runtime asks for; ``auto``: mirrored over every GPU when there are
     two or more (or over the logical CPUs of ``cpu_replicas``), else TensorFlow's default.
-    Under the JAX and PyTorch backends: one device (the backend's own), TensorFlow's default
-    strategy around it; what only tf.distribute does is refused."""
+    Under the JAX and PyTorch backends: one device (the backend's own, :class:`OneBackendDevice`);
+    what only tf.distribute does is refused."""
     if keras.backend.backend() != "tensorflow":
         check_single_device_backend(runtime)
-        return tf.distribute.get_strategy()
+        return OneBackendDevice()
+    import tensorflow as tf
+
     if runtime.strategy == "multi-worker":
         cluster_task(runtime)  # TF_CONFIG is checked before the collective starts
         if runtime.cpu_replicas > 1:
@@ -67,6 +74,15 @@ def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
         cross_device = None if gpus else tf.distribute.ReductionToOneDevice()
         return tf.distribute.MirroredStrategy(devices, cross_device_ops=cross_device)
     raise RecipeError(None, f"runtime.strategy = {name!r}: unknown")
+
+
+class OneBackendDevice:
+    """What a run on JAX or PyTorch executes with in place of a tf.distribute strategy: the
+    backend's own first device, one replica, no scope to enter (TensorFlow not needed)."""
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        return contextlib.nullcontext()
 
 
 def check_single_device_backend(runtime: RuntimeConfig) -> None:
@@ -138,11 +154,15 @@ def fit_under_multi_worker(model: keras.Model) -> None:
 
 
 def _metrics_as_vectors(step):
+    import tensorflow as tf
+
     return lambda data: keras.tree.map_structure(lambda value: tf.reshape(value, [1]), step(data))
 
 
 def strategy_devices(strategy: tf.distribute.Strategy) -> list[str]:
     """The devices a strategy computes on (TensorFlow's default strategy: its default device)."""
+    import tensorflow as tf
+
     try:
         return list(strategy.extended.worker_devices)
     except RuntimeError:  # the default strategy does not list them
@@ -156,7 +176,15 @@ class Runtime:
     config: RuntimeConfig
 
     @property
+    def strategy_name(self) -> str:
+        return type(self.strategy).__name__ if keras.backend.backend() == "tensorflow" else "one device"
+
+    @property
     def multi_worker(self) -> bool:
+        if keras.backend.backend() != "tensorflow":
+            return False
+        import tensorflow as tf
+
         return isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
     @property
@@ -185,8 +213,7 @@ class Runtime:
 
     def record(self, global_batch: int) -> dict:
         tensorflow = keras.backend.backend() == "tensorflow"
-        return {"backend": keras.backend.backend(),
-                "strategy": type(self.strategy).__name__ if tensorflow else "one device", "replicas": self.replicas,
+        return {"backend": keras.backend.backend(), "strategy": self.strategy_name, "replicas": self.replicas,
                 "workers": self.workers,
                 "devices": strategy_devices(self.strategy) if tensorflow else backend_devices()[:1],
                 "global_batch": global_batch, "per_replica_batch": self.per_replica_batch(global_batch),

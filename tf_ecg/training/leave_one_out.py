@@ -23,7 +23,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 from tqdm.auto import tqdm
 
 from tf_ecg.config import LeaveOneOutConfig
@@ -32,7 +31,7 @@ from tf_ecg.errors import ECGDataError, OutputPathError, RunError
 from tf_ecg.evaluation.metrics import aami_report, label_report, strict_json
 from tf_ecg.evaluation.plots import confusion_matrix_figure, figure_to_png
 from tf_ecg.registry import build_model
-from tf_ecg.training.callbacks import png_summary
+from tf_ecg.training.callbacks import png_summary, summary_writer
 
 FINE_TUNE_END = 10 * 60 * mitbih.SAMPLING_RATE               # first 10 minutes: R peak < 216,000
 EVALUATION_START = 650_000 - 20 * 60 * mitbih.SAMPLING_RATE  # last 20 minutes: R peak >= 218,000
@@ -148,7 +147,7 @@ def write_pooled_figures(out_dir: Path, report: dict, tensorboard: bool = True) 
     TensorBoard images in ``tensorboard/pooled`` (step = number of folds pooled)."""
     plots = Path(out_dir) / "plots"
     plots.mkdir(exist_ok=True)
-    writer = tf.summary.create_file_writer(str(Path(out_dir) / "tensorboard" / "pooled")) if tensorboard else None
+    writer = summary_writer(Path(out_dir) / "tensorboard", "pooled") if tensorboard else None
     for variant, scores in report["variants"].items():
         for kind, key, names in (("aami", "pooled_aami", mitbih.AAMI_CLASSES), ("symbols", "pooled", report["classes"])):
             figure = confusion_matrix_figure(scores[key]["confusion_matrix"], list(names),

@@ -22,7 +22,6 @@ import numpy as np
 
 from tf_ecg.config import Recipe, TrainingConfig, differences, load_recipe
 from tf_ecg.data.pipelines import pairs_from_halves
-from tf_ecg.data.formats.shards import naming_corrupt_shards
 from tf_ecg.data.sources import Splits, load_source
 from tf_ecg.errors import OutputPathError, RecipeError, RunError
 from tf_ecg.evaluation.calibration import INTERVAL_LEVEL, conformal_half_width, interval_coverage
@@ -33,8 +32,8 @@ from tf_ecg.training.compiling import L1_LOSSES, compile_model
 from tf_ecg.training.distribution import (Runtime, fit_under_multi_worker, make_strategy, runtime_context,
                                           worker_directory)
 from tf_ecg.training.callbacks import (BatchNormStatistics, HistoryCSV, TimeBudget, TimeBudgetSpent, ValidationReport,
-                                      dataset_targets, epoch_schedule, write_attribution_summaries,
-                                      write_run_summaries)
+                                      dataset_targets, epoch_schedule, tensorboard_callbacks,
+                                      write_attribution_summaries, write_run_summaries)
 from tf_ecg.training.run_lock import LOCK_FILES, run_lock
 
 BEST, FINAL = "best.keras", "final.keras"
@@ -105,7 +104,7 @@ def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to
                          to_outputs, splits.input_spec, pairs=bool(training.pairs), every=training.image_every,
                          skip=("mae",) if training.loss in L1_LOSSES else ()),
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),  # resume after an interruption
-        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False),
+        *tensorboard_callbacks(run_dir / "logs"),
         HistoryCSV(run_dir / "history.csv"),
         keras.callbacks.ModelCheckpoint(str(run_dir / BEST), monitor=training.monitor, save_best_only=True,
                                         mode=training.monitor_mode),
@@ -232,7 +231,7 @@ def _train_locked(recipe: Recipe, run_dir: Path, requested: Path, created: bool,
             if value:
                 raise RecipeError(recipe.path, f"{key} needs the training data in memory; the 'shards' source "
                                                f"streams them (use the data set's own source)")
-    with runtime_context(recipe.runtime, strategy) as runtime, naming_corrupt_shards(splits):
+    with runtime_context(recipe.runtime, strategy) as runtime, splits.naming_read_errors():
         result = _train(recipe, run_dir, state, created, splits, runtime, started, verbose, command, minutes)
     if run_dir != requested:  # another worker's own directory: the chief holds the run
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -250,7 +249,7 @@ def _train(recipe: Recipe, run_dir: Path, state: str, created: bool, splits: Spl
         training = dataclasses.replace(training, drop_remainder=True)  # workers step in lockstep on full batches
         recipe = dataclasses.replace(recipe, training=training)
         _check_last_batches(recipe, splits, runtime.replicas)
-    print(f"runtime: {type(runtime.strategy).__name__}, {runtime.replicas} replica(s), global batch "
+    print(f"runtime: {runtime.strategy_name} ({keras.backend.backend()}), {runtime.replicas} replica(s), global batch "
           f"{training.batch_size} = {runtime.replicas} x {runtime.per_replica_batch(training.batch_size)}, "
           f"{recipe.runtime.mixed_precision}, learning rate {training.optimizer.get('learning_rate', 1e-3):g}")
     # Seeded here, after the data: the model's initial weights depend on the seed alone, not
@@ -365,7 +364,7 @@ def validation_outputs(run_dir: Path, model: keras.Model, which: str = "best", d
             return stored["raw"], stored["labels"]
     splits = load_source(recipe.data, data_root)
     data = evaluation_dataset(splits, recipe.training, "val")
-    with naming_corrupt_shards(splits):
+    with splits.naming_read_errors():
         return model.predict(data, verbose=0), dataset_targets(data)
 
 
@@ -381,7 +380,7 @@ def evaluate_run(run_dir: str | Path, which: str = "best", split: str = "test", 
     model = keras.models.load_model(model_file)
     splits = load_source(recipe.data, data_root)
     data = evaluation_dataset(splits, recipe.training, split)
-    with naming_corrupt_shards(splits):
+    with splits.naming_read_errors():
         y = dataset_targets(data)
         outputs = output_transform(recipe)(model.predict(data, verbose=0))
     report = evaluation_report(recipe.task, y, outputs, splits.output_names, recipe.training.thresholds)

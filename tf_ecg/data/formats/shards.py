@@ -196,18 +196,6 @@ def _check_manifest_layout(manifest: dict, path: Path) -> None:
             "'source' must name the source")
 
 
-@contextmanager
-def naming_corrupt_shards(splits):
-    """Inside: a TFRecord read error of sharded ``splits`` becomes an :class:`ECGDataError`
-    naming the shard file and the offset, instead of TensorFlow's nameless traceback."""
-    try:
-        yield
-    except tf.errors.DataLossError as error:
-        if not isinstance(splits, ShardedSplits):
-            raise
-        raise splits.corruption_error(error) from None
-
-
 def verify_shards(directory: str | Path, progress: bool = True) -> dict:
     """Every shard of ``directory`` against its manifest (size and sha256): a report, and
     an :class:`ECGDataError` naming the first changed shard if any differs."""
@@ -287,6 +275,15 @@ class ShardedSplits:
                 if sha256_of(path, progress=bar.update) != shard["sha256"]:
                     changed.append(path)
         return changed
+
+    @contextmanager
+    def naming_read_errors(self):
+        """Inside: a TFRecord read error becomes an :class:`ECGDataError` naming the shard
+        file and the offset, instead of TensorFlow's nameless traceback."""
+        try:
+            yield
+        except tf.errors.DataLossError as error:
+            raise self.corruption_error(error) from None
 
     def corruption_error(self, error: Exception) -> ECGDataError:
         """The shard a tf.data ``DataLossError`` came from (TensorFlow names only the offset):

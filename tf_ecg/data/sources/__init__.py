@@ -10,6 +10,7 @@ the catalogue is first asked for a source).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib
 from dataclasses import dataclass, field
@@ -61,11 +62,16 @@ class Splits:
 
     def dataset(self, split: str, batch_size: int, shuffle: bool = False, seed: int = 0,
                 drop_remainder: bool = False, reshuffle: bool = True):
-        """Batches of (x, y) of one split as a tf.data pipeline."""
+        """Batches of (x, y) of one split: a tf.data pipeline (a ``PyDataset`` without TensorFlow)."""
         from tf_ecg.data.pipelines import array_dataset  # TensorFlow: only where a dataset is asked for
 
         return array_dataset(*getattr(self, split), batch_size, shuffle=shuffle, seed=seed,
                              drop_remainder=drop_remainder, reshuffle=reshuffle)
+
+    def naming_read_errors(self):
+        """A context for reading the splits: arrays in memory have no read errors to name
+        (:class:`~tf_ecg.data.formats.shards.ShardedSplits` names the corrupt shard)."""
+        return contextlib.nullcontext()
 
     def fingerprint(self, names=("train", "val", "test")) -> dict:
         """Split sizes and a hash of each split's labels and inputs: two runs with the same
