@@ -1,11 +1,11 @@
 """Run under one Keras backend (``KERAS_BACKEND``): every registry model built, given the
 weights the TensorFlow run saved, applied to the same fixed inputs; writes the outputs.
 
-    python tests/backend_parity.py FOLDER [--steps]   # tensorflow: writes <model>.weights.h5 and outputs
+    python tests/backend_parity.py FOLDER [--steps [MODEL ...]]   # tensorflow: writes <model>.weights.h5
 
 Also the attributions (integrated gradients, Grad-CAM) of the Kaggle peer's served outputs.
-``--steps``: also the losses of two training steps per model and of the ResNeXt recipe's
-focal loss with AdaBound.
+``--steps``: also the losses of two training steps per model (of the models named, or of
+every model) and of the ResNeXt recipe's focal loss with AdaBound.
 """
 
 import json
@@ -28,7 +28,7 @@ def inputs(model, batch: int = 8) -> list:
     return [np.random.default_rng(i).normal(size=(batch, *shape[1:])).astype("float32") for i, shape in enumerate(shapes)]
 
 
-def main(folder: Path, steps: bool) -> None:
+def main(folder: Path, steps: list[str]) -> None:
     backend = keras.backend.backend()
     outputs = {}
     for name in model_names():
@@ -44,7 +44,7 @@ def main(folder: Path, steps: bool) -> None:
         y = keras.ops.convert_to_numpy(model(x, training=False))
         np.save(folder / f"{name}.{backend}.npy", y)
         outputs[name] = {"shape": list(y.shape)}
-        if steps:
+        if name in steps:
             try:  # one model's failing step is a result for that model, not the end of the run
                 outputs[name]["losses"] = training_losses(model, x, y)
             except Exception as error:  # noqa: BLE001
@@ -113,4 +113,6 @@ def focal_adabound_losses(folder: Path, backend: str) -> list[float]:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), "--steps" in sys.argv[2:])
+    arguments = sys.argv[2:]
+    stepped = arguments[arguments.index("--steps") + 1:] or model_names() if "--steps" in arguments else []
+    main(Path(sys.argv[1]), stepped)
