@@ -5,7 +5,8 @@ every Keras backend installed, in a fresh process each.
 
 A layer whose ratio to TensorFlow is as low as its port's (``backends_cpu.json``) is what
 holds the port back; inference as far behind as training points at the backend's kernels rather
-than at its training loop.
+than at its training loop. The grouped and depthwise convolutions are timed twice: Keras' own
+layer (each backend's native convolution) and the port's.
 
 Usage: python benchmarks/backend_layers.py [--steps 10] [--backends jax torch tensorflow]
 Writes results/backend_layers.json.
@@ -25,20 +26,27 @@ sys.path.insert(0, str(HERE))
 from gpu import BACKENDS, installed_backends, machine_record, write  # noqa: E402
 from throughput import timed  # noqa: E402
 
-# name: (the port it comes from, batch, input shape (length, channels), layer and its options)
+# name: (the port it comes from, batch, input shape (length, channels), layer and its options);
+# "keras." layers are Keras' own, "tf_ecg." ones the ports' (the grouped and depthwise
+# convolutions: Keras' beside the port's, whose JAX path sums one product per tap)
+DEPTHWISE = {"kernel_size": 3, "strides": 2}
+GROUPED_128 = {"filters": 128, "kernel_size": 3, "groups": 32, "padding": "same"}
+GROUPED_512 = {"filters": 512, "kernel_size": 3, "groups": 32, "padding": "same"}
 LAYERS = {
-    "glucose depthwise k3 s2, 386x32": ("glucose", 128, (386, 32), ("DepthwiseConv1D", {"kernel_size": 3, "strides": 2})),
-    "glucose pointwise 384x8 -> 32": ("glucose", 128, (384, 8), ("PointwiseConv1D", {"filters": 32, "kernel_size": 1})),
-    "glucose fused conv k3 384x8 -> 32": ("glucose", 128, (384, 8), ("Conv1D", {"filters": 32, "kernel_size": 3,
-                                                                                 "padding": "same"})),
-    "glucose batch norm 384x32": ("glucose", 128, (384, 32), ("BatchNorm", {})),
-    "resnext grouped k3 g32, 60x128": ("resnext", 128, (60, 128), ("GroupedConv1D", {"filters": 128, "kernel_size": 3,
-                                                                                        "groups": 32, "padding": "same"})),
-    "resnext grouped k3 g32, 15x512": ("resnext", 128, (15, 512), ("GroupedConv1D", {"filters": 512, "kernel_size": 3,
-                                                                                        "groups": 32, "padding": "same"})),
-    "resnext pointwise 60x256 -> 128": ("resnext", 128, (60, 256), ("PointwiseConv1D", {"filters": 128,
-                                                                                          "kernel_size": 1})),
-    "resnext batch norm 60x256": ("resnext", 128, (60, 256), ("BatchNorm", {})),
+    "glucose depthwise k3 s2, 386x32 (Keras)": ("glucose", 128, (386, 32), ("keras.DepthwiseConv1D", DEPTHWISE)),
+    "glucose depthwise k3 s2, 386x32 (tf_ecg)": ("glucose", 128, (386, 32), ("tf_ecg.DepthwiseConv1D", DEPTHWISE)),
+    "glucose pointwise 384x8 -> 32": ("glucose", 128, (384, 8), ("tf_ecg.PointwiseConv1D",
+                                                                 {"filters": 32, "kernel_size": 1})),
+    "glucose fused conv k3 384x8 -> 32": ("glucose", 128, (384, 8), ("keras.Conv1D", {"filters": 32, "kernel_size": 3,
+                                                                                       "padding": "same"})),
+    "glucose batch norm 384x32": ("glucose", 128, (384, 32), ("tf_ecg.BatchNorm", {})),
+    "resnext grouped k3 g32, 60x128 (Keras)": ("resnext", 128, (60, 128), ("keras.Conv1D", GROUPED_128)),
+    "resnext grouped k3 g32, 60x128 (tf_ecg)": ("resnext", 128, (60, 128), ("tf_ecg.GroupedConv1D", GROUPED_128)),
+    "resnext grouped k3 g32, 15x512 (Keras)": ("resnext", 128, (15, 512), ("keras.Conv1D", GROUPED_512)),
+    "resnext grouped k3 g32, 15x512 (tf_ecg)": ("resnext", 128, (15, 512), ("tf_ecg.GroupedConv1D", GROUPED_512)),
+    "resnext pointwise 60x256 -> 128": ("resnext", 128, (60, 256), ("tf_ecg.PointwiseConv1D",
+                                                                    {"filters": 128, "kernel_size": 1})),
+    "resnext batch norm 60x256": ("resnext", 128, (60, 256), ("tf_ecg.BatchNorm", {})),
 }
 
 
@@ -52,7 +60,8 @@ def layer_rates(steps: int) -> dict:
     rates = {}
     for name, (_, batch, shape, (kind, options)) in LAYERS.items():
         keras.utils.set_random_seed(0)
-        layer = getattr(ours, kind, None) or getattr(keras.layers, kind)
+        home, class_name = kind.split(".")
+        layer = getattr(ours if home == "tf_ecg" else keras.layers, class_name)
         inputs = keras.Input(shape)
         model = keras.Model(inputs, layer(**options)(inputs))
         model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="mean_squared_error")

@@ -15,7 +15,7 @@ import keras
 from keras import layers
 
 from tf_ecg.models.initializers import torch_batch_norm
-from tf_ecg.models.layers import conv1d
+from tf_ecg.models.layers import DepthwiseConv1D, conv1d
 from tf_ecg.registry import register
 
 BEAT_INPUT = (384, 1)
@@ -69,8 +69,8 @@ def mbconv_block(x, out_channels: int, expansion: float, stride: int, use_se: bo
         x = conv_bn(x, hidden, 1, 1, f"{name}_expand")
         if stride > 1:
             x = layers.ZeroPadding1D(1, name=f"{name}_dw_pad")(x)
-        x = layers.DepthwiseConv1D(3, strides=stride, padding="valid" if stride > 1 else "same", use_bias=False,
-                                   depthwise_initializer=_conv_init(3, hidden), name=f"{name}_dw_conv")(x)
+        x = DepthwiseConv1D(3, strides=stride, padding="valid" if stride > 1 else "same", use_bias=False,
+                            depthwise_initializer=_conv_init(3, hidden), name=f"{name}_dw_conv")(x)
         x = torch_batch_norm(name=f"{name}_dw_bn")(x)
         x = layers.Activation("silu", name=f"{name}_dw_silu")(x)
         x = squeeze_excite(x, make_divisible(in_channels // 4, 8), f"{name}_se")

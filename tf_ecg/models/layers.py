@@ -178,8 +178,8 @@ class GroupedConv1D(layers.Conv1D):
     ``layers.Conv1D(groups=...)``: the ``taps`` shifted copies of each group's inputs are
     laid side by side ``(group, batch x length, taps x in / groups)`` and multiplied by each
     group's kernel ``(group, taps x in / groups, out / groups)``; the shifts are plain
-    slices (their gradient is a pad). On TensorFlow only, whose CPU grouped convolution is
-    slow; JAX (XLA) and PyTorch run their own grouped convolution."""
+    slices (their gradient is a pad). On TensorFlow and JAX, whose CPU grouped convolutions
+    train several times slower (``benchmarks/backend_layers.py``); PyTorch runs its own."""
 
     def build(self, input_shape):
         if self.strides != (1,) or self.dilation_rate != (1,) or self.padding not in ("same", "valid"):
@@ -187,7 +187,7 @@ class GroupedConv1D(layers.Conv1D):
         super().build(input_shape)
 
     def call(self, inputs):
-        if keras.backend.backend() != "tensorflow":
+        if keras.backend.backend() not in ("tensorflow", "jax"):
             return super().call(inputs)
         taps, groups = self.kernel_size[0], self.groups
         channels_in, channels_out = inputs.shape[-1] // groups, self.filters // groups
@@ -204,6 +204,30 @@ class GroupedConv1D(layers.Conv1D):
         kernel = ops.reshape(ops.transpose(kernel, (2, 0, 1, 3)), (groups, taps * channels_in, channels_out))
         outputs = ops.reshape(ops.matmul(shifted, kernel), (groups, batch, length, channels_out))
         outputs = ops.reshape(ops.transpose(outputs, (1, 2, 0, 3)), (batch, length, self.filters))
+        if self.use_bias:
+            outputs = ops.add(outputs, self.bias)
+        return self.activation(outputs) if self.activation is not None else outputs
+
+
+@keras.saving.register_keras_serializable(package="tf_ecg")
+class DepthwiseConv1D(layers.DepthwiseConv1D):
+    """``layers.DepthwiseConv1D`` (dilation 1), on JAX as a sum over the kernel's taps of
+    each tap's (strided) slice of the input times its weights: XLA's CPU depthwise
+    convolution trains several times slower (``benchmarks/backend_layers.py``). Same kernel,
+    bias, outputs and config; TensorFlow and PyTorch run their own."""
+
+    def call(self, inputs):
+        if keras.backend.backend() != "jax" or self.dilation_rate != (1,):
+            return super().call(inputs)
+        taps, stride = self.kernel_size[0], self.strides[0]
+        if self.padding == "same":  # TensorFlow's rule: the extra sample of an odd total on the right
+            length = inputs.shape[1]
+            total = max((-(-length // stride) - 1) * stride + taps - length, 0)
+            inputs = ops.pad(inputs, [[0, 0], [total // 2, total - total // 2], [0, 0]])
+        length = (inputs.shape[1] - taps) // stride + 1
+        outputs = sum(ops.expand_dims(inputs[:, tap:tap + (length - 1) * stride + 1:stride], -1) * self.kernel[tap]
+                      for tap in range(taps))  # (batch, length, channels, depth multiplier)
+        outputs = ops.reshape(outputs, (-1, length, inputs.shape[-1] * self.depth_multiplier))
         if self.use_bias:
             outputs = ops.add(outputs, self.bias)
         return self.activation(outputs) if self.activation is not None else outputs
