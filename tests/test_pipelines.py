@@ -63,8 +63,10 @@ def test_memory_mapped_input_and_drop_remainder(kind, tmp_path):
 def test_siamese_pairs_from_the_halves_of_each_batch(kind):
     x = np.arange(24, dtype="float32")[:, None, None]
     y = np.array([0, 1, 2] * 8)
-    pairs = list(pairs_from_halves(pipeline(kind, x, y, batch_size=8, shuffle=True, seed=0)))
+    beats = pipeline(kind, x, y, batch_size=8, shuffle=True, seed=0)
+    pairs = list(pairs_from_halves(beats))
     assert len(pairs) == 3
+    assert len(next(iter(beats))) == 2 and len(next(iter(beats))[0]) == 8  # the beats' own batches stay unpaired
     classes = lambda beats: y[beats[:, 0, 0].astype(int)]  # noqa: E731
     for (references, queries), different in pairs:
         references, queries, different = np.asarray(references), np.asarray(queries), np.asarray(different)

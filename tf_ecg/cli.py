@@ -92,6 +92,7 @@ def cmd_quickstart(args) -> int:
     from tf_ecg.config import load_recipe, recipes_dir
     from tf_ecg.data.paths import check_output_dir, data_root
     from tf_ecg.runtime import optional_tensorflow
+    from tf_ecg.training.trainer import BEST
 
     started = time.time()
     source = "mitdb" if args.data_root else "deepfake"
@@ -114,7 +115,7 @@ def cmd_quickstart(args) -> int:
         print(f"SavedModel: {export(run_dir, out)}")
     else:
         print(f"TensorFlow is not installed: no TensorBoard event files (history: {run_dir / 'history.csv'}) and "
-              f"no SavedModel; the trained Keras model is {run_dir / 'best.keras'}")
+              f"no SavedModel; the trained Keras model is {run_dir / BEST}")
     print(f"quickstart finished in {time.time() - started:.0f} s")
     return 0
 

@@ -139,12 +139,10 @@ def optional_tensorflow():
 
 def machine_info() -> dict:
     tf = optional_tensorflow()
+    info = {"platform": platform.platform(), "cpu": cpu_info(), **versions(), "executable": sys.executable}
     if tf is None:
-        return {"platform": platform.platform(), "cpu": cpu_info(), "devices": backend_devices(), **versions(),
-                "executable": sys.executable}
-    return {"platform": platform.platform(), "cpu": cpu_info(), "gpus": accelerators(), **versions(),
-            "cpu_kernels": cpu_kernels(),
+        return {**info, "devices": backend_devices()}
+    return {**info, "gpus": accelerators(), "cpu_kernels": cpu_kernels(),
             "thread_settings": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                                 "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
-                                **{k: os.environ[k] for k in KERNEL_ENVIRONMENT if k in os.environ}},
-            "executable": sys.executable}
+                                **{k: os.environ[k] for k in KERNEL_ENVIRONMENT if k in os.environ}}}

@@ -9,6 +9,7 @@ Shuffling is seeded, so a given seed gives the same batches on every run.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import keras
@@ -103,8 +104,9 @@ def pairs_from_halves(dataset):
     into halves, rows 0..h-1 are the references and rows h..2h-1 the queries; the pair
     label is 1 when the two beats' classes differ, 0 when they are the same."""
     if isinstance(dataset, ArrayBatches):
-        dataset.pairs = True
-        return dataset
+        paired = copy.copy(dataset)  # the caller's batches stay as they were, as with tf.data
+        paired.pairs = True
+        return paired
     import tensorflow as tf
 
     def split(x, y):
