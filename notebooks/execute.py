@@ -28,12 +28,14 @@ DATA_ROOT = NOTEBOOKS.parents[1] / "shared" / "data"
 # them (glucose; leave-one-out reuses the benchmark's finished folds), fewer where it does not
 # (the converged figures come from benchmarks/results, which the notebooks read).
 SETTINGS = {
-    "1_ribeiro_autoecg": {"TF_ECG_EPOCHS": "3"},
+    "1_ribeiro_autoecg": {"TF_ECG_EPOCHS": "10"},
     "2_ptbxl_inception1d_deepfake": {"TF_ECG_EPOCHS": "2"},
     "3_mitbih_resnext": {"TF_ECG_EPOCHS": "1"},
     "4_mitbih_leave_one_out": {},
     "5_glucose_comparator": {},
 }
+
+QUIET = {"TF_CPP_MIN_LOG_LEVEL": "1"}  # TensorFlow's C++ INFO lines out of the stored outputs; warnings stay
 
 
 def cpu_model() -> str:
@@ -49,6 +51,7 @@ def execute(name: str, environment: dict[str, str], timeout_s: int) -> float:
     A cell that raises stops the run and leaves the stored notebook as it was."""
     path = NOTEBOOKS / f"{name}.ipynb"
     notebook = nbformat.read(path, as_version=4)
+    environment = {**QUIET, **environment}
     saved = {key: os.environ.get(key) for key in ("TF_ECG_DATA_ROOT", "TF_ECG_QUICK", *environment)}
     os.environ.pop("TF_ECG_QUICK", None)
     os.environ.setdefault("TF_ECG_DATA_ROOT", str(DATA_ROOT))

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -55,3 +59,12 @@ def test_aami_report_maps_symbols_and_gives_se_and_ppv():
     assert report["se_ppv"]["V"]["Se"] == 1.0 and report["se_ppv"]["V"]["+P"] == 3 / 5
     assert report["confusion_matrix"][0] == [2, 0, 1, 0, 0]  # true N: N, L -> N; N -> V
     assert report["accuracy"] == 0.7
+
+
+def test_plots_leave_the_matplotlib_backend_to_the_user():
+    """A notebook's inline backend (here: svg, chosen the same way, by MPLBACKEND) survives
+    importing the plots, so plt.show() still draws the figures where the user works."""
+    code = "import tf_ecg.evaluation.plots, matplotlib; print(matplotlib.get_backend())"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "MPLBACKEND": "svg"}).stdout.split()
+    assert shown[-1] == "svg"

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless: files and TensorBoard images, no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+# No backend is forced: a Jupyter kernel shows the figures inline, a machine without a display
+# falls back to Agg by itself (files and TensorBoard images need nothing more).
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
 
 
 # Figures go to TensorBoard, which shows a PNG at its own size in a card ~500 px wide:
