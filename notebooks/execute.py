@@ -35,8 +35,6 @@ SETTINGS = {
     "5_glucose_comparator": {},
 }
 
-QUIET = {"TF_CPP_MIN_LOG_LEVEL": "1"}  # TensorFlow's C++ INFO lines out of the stored outputs; warnings stay
-
 
 def cpu_model() -> str:
     try:
@@ -51,7 +49,6 @@ def execute(name: str, environment: dict[str, str], timeout_s: int) -> float:
     A cell that raises stops the run and leaves the stored notebook as it was."""
     path = NOTEBOOKS / f"{name}.ipynb"
     notebook = nbformat.read(path, as_version=4)
-    environment = {**QUIET, **environment}
     saved = {key: os.environ.get(key) for key in ("TF_ECG_DATA_ROOT", "TF_ECG_QUICK", *environment)}
     os.environ.pop("TF_ECG_QUICK", None)
     os.environ.setdefault("TF_ECG_DATA_ROOT", str(DATA_ROOT))
