@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from tf_ecg.runtime import cpu_info
 
 NOTEBOOKS = Path(__file__).resolve().parent
 DATA_ROOT = NOTEBOOKS.parents[1] / "shared" / "data"
@@ -34,14 +34,6 @@ SETTINGS = {
     "4_mitbih_leave_one_out": {},
     "5_glucose_comparator": {},
 }
-
-
-def cpu_model() -> str:
-    try:
-        lines = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout.splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def execute(name: str, environment: dict[str, str], timeout_s: int) -> float:
@@ -66,7 +58,7 @@ def execute(name: str, environment: dict[str, str], timeout_s: int) -> float:
     wall_s = time.perf_counter() - started
     notebook.metadata["tf_ecg_execution"] = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "environment": environment, "cpu": cpu_model(), "cores": os.cpu_count(), "wall_s": round(wall_s, 1)}
+        "environment": environment, "cpu": cpu_info(), "wall_s": round(wall_s, 1)}
     nbformat.write(notebook, path)
     return wall_s
 
