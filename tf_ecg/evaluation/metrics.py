@@ -58,18 +58,26 @@ def label_report(y_true: np.ndarray, y_pred: np.ndarray, class_names) -> dict:
             "confusion_matrix_orientation": "rows = true class, columns = predicted class"}
 
 
+def one_vs_rest_aucs(y_true: np.ndarray, probabilities: np.ndarray, class_names) -> dict[str, float]:
+    """Per class present (and not alone) in y_true, the AUC of its probability column against
+    the rest; the mean of these is the macro AUC."""
+    aucs = {}
+    for i, name in enumerate(class_names):
+        positives = (y_true == i).sum()
+        if 0 < positives < len(y_true):
+            aucs[name] = float(roc_auc_score(y_true == i, probabilities[:, i]))
+    return aucs
+
+
 def multiclass_report(y_true: np.ndarray, probabilities: np.ndarray, class_names) -> dict:
     """Single-label classification: y_true class indices, probabilities (n, classes);
     :func:`label_report` of the argmax plus one-vs-rest AUCs."""
     y_true = np.asarray(y_true).reshape(-1).astype(int)
     probabilities = np.asarray(probabilities, dtype=float)
     report = label_report(y_true, probabilities.argmax(axis=1), class_names)
-    aucs = {}
-    for i, name in enumerate(class_names):
-        positives = (y_true == i).sum()
-        if 0 < positives < len(y_true):
-            aucs[name] = float(roc_auc_score(y_true == i, probabilities[:, i]))
-            report["per_class"][name]["auc"] = aucs[name]
+    aucs = one_vs_rest_aucs(y_true, probabilities, class_names)
+    for name, auc in aucs.items():
+        report["per_class"][name]["auc"] = auc
     report["macro_auc"] = float(np.mean(list(aucs.values()))) if aucs else float("nan")
     report["calibration"] = single_label_calibration(y_true, probabilities, class_names)
     # the top probability of two complementary columns is max(p, 1 - p): also right for one sigmoid
