@@ -219,7 +219,8 @@ def resnext(args) -> dict:
     deadline = time.time() + 60 * args.minutes if args.minutes is not None else None
     store = Path(args.store or Path(args.runs_dir) / "kaggle")
     previous = RESULTS_DIR / f"{args.result or 'mitbih_resnext'}.json"
-    calls = json.loads(previous.read_text())["results"].get("calls", []) if previous.is_file() else []
+    earlier = json.loads(previous.read_text()) if previous.is_file() else {}
+    calls = earlier.get("results", {}).get("calls", [])
     splits, networks = None, {}
     for key, recipe_file in KAGGLE_NETWORKS.items():
         overrides = {}
@@ -229,6 +230,11 @@ def resnext(args) -> dict:
                 overrides["runtime.mixed_precision"] = args.mixed_precision
         recipe = load_recipe(REPO / "models" / recipe_file, overrides)
         run_dir = store / recipe.name
+        finished_elsewhere = earlier.get("results", {}).get("networks", {}).get(key, {})
+        if not run_dir.is_dir() and finished_elsewhere.get("status") == "finished":
+            # trained in an earlier session whose store this machine lacks: kept as written
+            networks[key] = {"machine": earlier["machine"], **finished_elsewhere}
+            continue
         finished = (run_dir / "test_metrics.json").is_file()
         minutes = None if deadline is None else (deadline - time.time()) / 60
         if not finished and (minutes is None or minutes > 0):
@@ -246,7 +252,7 @@ def resnext(args) -> dict:
                                           for m in ("accuracy", "macro_f1")}
     if "accuracy" in table.get("resnext", {}):
         table["resnext_meets_targets"] = {m: table["resnext"][m] >= t for m, t in RESNEXT_TARGETS.items()}
-    earlier_data = json.loads(previous.read_text())["results"].get("data") if previous.is_file() else None
+    earlier_data = earlier.get("results", {}).get("data")
     return {"data": splits.info if splits else earlier_data, "store": str(store), "table": table, "targets": RESNEXT_TARGETS,
             "networks": networks, "published_peers": RESNEXT_PEERS, "calls": calls}
 
