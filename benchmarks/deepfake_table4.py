@@ -14,7 +14,8 @@ Resumable: every run lives in --store/table4 (keep it outside the clone); --minu
 run after M minutes, and the same command continues with the runs not yet finished.
 
 Usage: python benchmarks/deepfake_table4.py --data-root ../shared/data --store ~/.cache/tf_ecg-runs/e18_table1
-       [--seeds 5] [--epochs 60] [--patience 15] [--sampling-rate 100] [--minutes M]
+       [--seeds 5] [--epochs 40] [--patience 10] [--sampling-rate 100] [--minutes M]
+       [--include-training-regressors]
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import tf_ecg  # noqa: F401  (before TensorFlow starts: tf_ecg chooses its CPU kernels)
+import keras
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import RESULTS, write_result  # noqa: E402
@@ -46,10 +50,31 @@ PUBLISHED_TEST = {BASELINE: (0.775, 0.884), "transfer_HR": (0.764, 0.887), "tran
 BOOTSTRAP_DRAWS = 2000
 
 
-def finished_regressors(store: Path, rate: int) -> dict[str, Path]:
-    """Table 1's regressors that finished (their kept best-validation model), by target."""
-    return {target: store / f"deepfake_{target}_{rate}hz" / BEST for target in INTERVALS
-            if (store / f"deepfake_{target}_{rate}hz" / "test_metrics.json").is_file()}
+def transfer_sources(store: Path, rate: int, include_training: bool) -> dict[str, dict]:
+    """By target, the Table 1 regressor each transfer starts from: a snapshot of its kept
+    best-validation model, taken once into STORE/table4/sources and used by every seed (so that
+    a regressor still training does not change under a half-done set of seeds). Regressors that
+    finished, and with ``include_training`` those still training, are snapshotted."""
+    sources = {}
+    folder = store / "table4" / "sources"
+    for target in INTERVALS:
+        snapshot, provenance = folder / f"{target}.keras", folder / f"{target}.json"
+        run_dir = store / f"deepfake_{target}_{rate}hz"
+        finished = (run_dir / "test_metrics.json").is_file()
+        if not provenance.is_file() and (run_dir / BEST).is_file() and (finished or include_training):
+            folder.mkdir(parents=True, exist_ok=True)
+            history = pd.read_csv(run_dir / "history.csv")
+            best = history.loc[history["val_loss"].idxmin()]  # the recipe's loss is the MAE
+            shutil.copyfile(run_dir / BEST, snapshot)
+            keras.models.load_model(snapshot)  # a whole file, not one caught mid-write
+            provenance.write_text(json.dumps({
+                "regressor": run_dir.name, "status_when_taken": "finished" if finished else "training",
+                "epochs_run_when_taken": len(history), "best_epoch": int(best["epoch"]),
+                "val_mae": round(float(best["val_loss"]), 3),
+                "sha256": hashlib.sha256(snapshot.read_bytes()).hexdigest()}, indent=1))
+        if provenance.is_file():
+            sources[target] = {"weights": str(snapshot), **json.loads(provenance.read_text())}
+    return sources
 
 
 def run_one(recipe_file: str, run_dir: Path, splits, overrides: dict, minutes: float | None) -> bool:
@@ -125,7 +150,7 @@ def _mean_sd(row: dict, key: str) -> str:
     return f"{row[f'{key}_mean']:.3f}" + ("" if sd is None else f" ± {sd:.3f}")
 
 
-def table(models: dict, regressors: dict[str, Path], store: Path, rate: int) -> dict:
+def table(models: dict, sources: dict[str, dict], store: Path, rate: int) -> dict:
     """e18 Table 4 as the docs show it: a row per model, the published test accuracy / AUC
     beside the mean ± sd over seeds here, the paired difference to the baseline, and why a
     row is empty (its regressor has not finished, or finished on another machine)."""
@@ -137,11 +162,15 @@ def table(models: dict, regressors: dict[str, Path], store: Path, rate: int) -> 
             measured = models[key]
             row.update(test_auc=_mean_sd(measured, "macro_auc"), test_accuracy=_mean_sd(measured, "accuracy"),
                        seeds=measured["seeds"], status="measured")
+            source = sources.get(key.removeprefix("transfer_"), {})
+            if source.get("status_when_taken") == "training":
+                row["status"] += (f" (from its regressor's best epoch so far, {source['best_epoch']}: "
+                                  f"val MAE {source['val_mae']}; the regressor was still training)")
             if "minus_baseline_macro_auc" in measured:
                 difference = measured["minus_baseline_macro_auc"]
                 low, high = difference["bootstrap_95"]
                 row["auc_minus_baseline"] = f"{difference['mean']:+.3f} [{low:+.3f}, {high:+.3f}]"
-        elif key != BASELINE and key.split("_")[1] not in regressors:
+        elif key != BASELINE and key.split("_")[1] not in sources:
             target = key.split("_")[1]
             run = store / f"deepfake_{target}_{rate}hz"
             row["status"] = ("its regressor is still training" if (run / "run.json").is_file() else
@@ -166,9 +195,11 @@ def main() -> None:
     parser.add_argument("--store", required=True, help="deepfake_table1.py's store; the runs go to STORE/table4")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sampling-rate", type=int, default=100, help="the original: 500 Hz")
-    parser.add_argument("--epochs", type=int, default=60, help="the recipes: 1000")
-    parser.add_argument("--patience", type=int, default=15, help="epochs without a val-AUC gain (recipes: 50)")
+    parser.add_argument("--epochs", type=int, default=40, help="the recipes: 1000")
+    parser.add_argument("--patience", type=int, default=10, help="epochs without a val-AUC gain (recipes: 50)")
     parser.add_argument("--minutes", type=float, help="start no run after this many minutes")
+    parser.add_argument("--include-training-regressors", action="store_true",
+                        help="also transfer from regressors still training (their best epoch so far, recorded)")
     args = parser.parse_args()
     deadline = None if args.minutes is None else time.time() + 60 * args.minutes
     store = Path(args.store).expanduser()
@@ -176,17 +207,18 @@ def main() -> None:
     common = {"data.sampling_rate": rate, "model.options.input_length": 10 * rate, "training.epochs": args.epochs,
               "training.early_stopping.patience": args.patience}
     seeds = [load_recipe(REPO / "models" / "inception1d_superclass.toml").training.seed + i for i in range(args.seeds)]
-    regressors = finished_regressors(store, rate)
+    sources = transfer_sources(store, rate, args.include_training_regressors)
     plan = {BASELINE: ("inception1d_superclass.toml", {})}
-    plan.update({f"transfer_{target}": ("inception1d_transfer_b.toml", {"model.initial_weights": str(path)})
-                 for target, path in regressors.items()})
+    plan.update({f"transfer_{target}": ("inception1d_transfer_b.toml", {"model.initial_weights": source["weights"]})
+                 for target, source in sources.items()})
     runs_dir = store / "table4"
     models = {model: [runs_dir / f"{model}_{rate}hz_seed{seed}" for seed in seeds] for model in plan}
     splits = load_source(load_recipe(REPO / "models" / "inception1d_superclass.toml", common).data, args.data_root)
     names = splits.output_names
     results = {"protocol": {**{k.split(".")[-1]: v for k, v in common.items()}, "seeds": seeds,
                             "split": "PTB-XL subset, strat_fold 1-8 / 9 / 10", "data": splits.info,
-                            "regressors": {t: str(p.parent.name) for t, p in regressors.items()},
+                            "transfer_sources": {t: {k: v for k, v in source.items() if k != "weights"}
+                                                 for t, source in sources.items()},
                             "regressors_from": "benchmarks/results/deepfake_table1.json (the same store)"},
                "test_labels": {"sha256": hashlib.sha256(splits.test[1].astype(np.int64).reshape(-1).tobytes()).hexdigest(),
                                "of": "the test class indices as int64, in test order"},
@@ -199,7 +231,7 @@ def main() -> None:
             run_one(recipe_file, models[model][seed_index], splits,
                     {**common, **overrides, "training.seed": seeds[seed_index]}, minutes)
             results["models"] = summarise(models, names)
-            results["table"] = table(results["models"], regressors, store, rate)
+            results["table"] = table(results["models"], sources, store, rate)
             write_result(RESULT, results)
 
 
