@@ -8,7 +8,8 @@ strat_fold 1-8 / 9 / 10 splits, --seeds times each (seeds 42, 43, ...: the recip
 Reported per model: test macro AUC and accuracy per seed, mean +- sd over seeds; per transfer,
 the paired difference to the baseline (seed by seed) with a bootstrap 95 % interval over the
 test records, which is what a test fold of this size can resolve. Test probabilities (float16,
-test order, one array per model and seed) go to results/ with the sha256 of the labels.
+test order, one array per model and seed) go to results/ with the sha256 of the labels; the
+scores are computed from those float16 values, so that re-scoring the files gives them exactly.
 
 Resumable: every run lives in --store/table4 (keep it outside the clone); --minutes M starts no
 run after M minutes, and the same command continues with the runs not yet finished.
@@ -122,12 +123,13 @@ def summarise(models: dict[str, list[Path]], names) -> dict:
         runs = []
         for run_dir in finished:
             labels, probabilities = test_outputs(run_dir)
-            report = multiclass_report(labels, probabilities, names)
+            probabilities = probabilities.astype(np.float16)  # scored as saved: anyone re-scores the same
+            report = multiclass_report(labels, probabilities.astype(np.float64), names)
             epochs = len((run_dir / "history.csv").read_text().strip().splitlines()) - 1
             seed = json.loads((run_dir / "run.json").read_text())["overrides"]["training.seed"]
             saved = RESULTS / f"{RESULT}_test_probabilities_{model}_seed{seed}.npy"
-            np.save(saved, probabilities.astype(np.float16))
-            outputs.setdefault(model, {})[seed] = probabilities
+            np.save(saved, probabilities)
+            outputs.setdefault(model, {})[seed] = probabilities.astype(np.float64)
             runs.append({"seed": seed, "epochs_run": epochs, "n": len(labels), "accuracy": round(report["accuracy"], 4),
                          "macro_auc": round(report["macro_auc"], 4),
                          "probabilities": f"results/{saved.name} (float16, test order, classes {list(names)})"})
