@@ -79,11 +79,12 @@ def transfer_sources(store: Path, rate: int, include_training: bool) -> dict[str
 
 
 def run_one(recipe_file: str, run_dir: Path, splits, overrides: dict, minutes: float | None) -> bool:
-    """Train one (model, seed) run to its end; False when the time budget stopped it first."""
-    if not (run_dir / "test_metrics.json").is_file():
-        result = train(load_recipe(REPO / "models" / recipe_file, overrides), run_dir, splits=splits, minutes=minutes)
-        return not result.paused
-    return True
+    """Train one (model, seed) run to its end unless it has finished already; True when this
+    call finished it (False: finished earlier, or paused by the time budget)."""
+    if (run_dir / "test_metrics.json").is_file():
+        return False
+    result = train(load_recipe(REPO / "models" / recipe_file, overrides), run_dir, splits=splits, minutes=minutes)
+    return not result.paused
 
 
 def test_outputs(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -225,16 +226,20 @@ def main() -> None:
                "test_labels": {"sha256": hashlib.sha256(splits.test[1].astype(np.int64).reshape(-1).tobytes()).hexdigest(),
                                "of": "the test class indices as int64, in test order"},
                "published_test_accuracy_auc": PUBLISHED_TEST}
+    def report():
+        results["models"] = summarise(models, names)
+        results["table"] = table(results["models"], sources, store, rate)
+        write_result(RESULT, results)
+
     for seed_index in range(args.seeds):  # seed by seed, so that a paused call leaves whole pairs
         for model, (recipe_file, overrides) in plan.items():
             minutes = None if deadline is None else (deadline - time.time()) / 60
             if minutes is not None and minutes <= 0:
                 break
-            run_one(recipe_file, models[model][seed_index], splits,
-                    {**common, **overrides, "training.seed": seeds[seed_index]}, minutes)
-            results["models"] = summarise(models, names)
-            results["table"] = table(results["models"], sources, store, rate)
-            write_result(RESULT, results)
+            if run_one(recipe_file, models[model][seed_index], splits,
+                       {**common, **overrides, "training.seed": seeds[seed_index]}, minutes):
+                report()
+    report()
 
 
 if __name__ == "__main__":
