@@ -33,9 +33,10 @@ import tf_ecg  # noqa: F401  (before TensorFlow starts: tf_ecg chooses its CPU k
 import keras
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_io import RESULTS, write_result  # noqa: E402
+from results_io import RESULTS, run_progress, write_result  # noqa: E402
 from tf_ecg.config import load_recipe  # noqa: E402
 from tf_ecg.data.intervals import INTERVALS  # noqa: E402
 from tf_ecg.data.sources import load_source  # noqa: E402
@@ -91,8 +92,7 @@ def test_outputs(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """(labels, probabilities) of a finished run's kept model on the test split."""
     with np.load(run_dir / TEST_OUTPUTS) as test:
         logits, labels = test["outputs"].astype(np.float64), test["labels"].astype(int).reshape(-1)
-    logits -= logits.max(axis=1, keepdims=True)  # the recipes' outputs are logits
-    return labels, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return labels, softmax(logits, axis=1)  # the recipes' outputs are logits
 
 
 def macro_auc(labels: np.ndarray, probabilities: np.ndarray, names) -> float:
@@ -126,12 +126,12 @@ def summarise(models: dict[str, list[Path]], names) -> dict:
             labels, probabilities = test_outputs(run_dir)
             probabilities = probabilities.astype(np.float16)  # scored as saved: anyone re-scores the same
             report = multiclass_report(labels, probabilities.astype(np.float64), names)
-            epochs = len((run_dir / "history.csv").read_text().strip().splitlines()) - 1
-            seed = json.loads((run_dir / "run.json").read_text())["overrides"]["training.seed"]
+            progress = run_progress(run_dir, ())
+            seed = progress["overrides"]["training.seed"]
             saved = RESULTS / f"{RESULT}_test_probabilities_{model}_seed{seed}.npy"
             np.save(saved, probabilities)
             outputs.setdefault(model, {})[seed] = probabilities.astype(np.float64)
-            runs.append({"seed": seed, "epochs_run": epochs, "n": len(labels), "accuracy": round(report["accuracy"], 4),
+            runs.append({"seed": seed, "epochs_run": progress["epochs_run"], "n": len(labels), "accuracy": round(report["accuracy"], 4),
                          "macro_auc": round(report["macro_auc"], 4),
                          "probabilities": f"results/{saved.name} (float16, test order, classes {list(names)})"})
         aucs, accuracies = [r["macro_auc"] for r in runs], [r["accuracy"] for r in runs]
@@ -159,13 +159,14 @@ def table(models: dict, sources: dict[str, dict], store: Path, rate: int) -> dic
     row is empty (its regressor has not finished, or finished on another machine)."""
     rows = {}
     for key, published in PUBLISHED_TEST.items():
+        target = key.removeprefix("transfer_")
         row = {"published_test_accuracy": published[0], "published_test_auc": published[1],
                "test_auc": "-", "test_accuracy": "-", "auc_minus_baseline": "-", "seeds": 0}
         if key in models:
             measured = models[key]
             row.update(test_auc=_mean_sd(measured, "macro_auc"), test_accuracy=_mean_sd(measured, "accuracy"),
                        seeds=measured["seeds"], status="measured")
-            source = sources.get(key.removeprefix("transfer_"), {})
+            source = sources.get(target, {})
             if source.get("status_when_taken") == "training":
                 row["status"] += (f" (from its regressor's best epoch so far, {source['best_epoch']}: "
                                   f"val MAE {source['val_mae']}; the regressor was still training)")
@@ -173,8 +174,7 @@ def table(models: dict, sources: dict[str, dict], store: Path, rate: int) -> dic
                 difference = measured["minus_baseline_macro_auc"]
                 low, high = difference["bootstrap_95"]
                 row["auc_minus_baseline"] = f"{difference['mean']:+.3f} [{low:+.3f}, {high:+.3f}]"
-        elif key != BASELINE and key.split("_")[1] not in sources:
-            target = key.split("_")[1]
+        elif key != BASELINE and target not in sources:
             run = store / f"deepfake_{target}_{rate}hz"
             row["status"] = ("its regressor is still training" if (run / "run.json").is_file() else
                              "its regressor's checkpoint is not in this store" if target in _finished_elsewhere() else
