@@ -31,7 +31,7 @@ import tf_ecg  # noqa: F401  (before TensorFlow starts: tf_ecg chooses its CPU k
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_io import RESULTS, run_progress, write_result  # noqa: E402
+from results_io import RESULTS, earlier_result, finished_elsewhere, run_progress, write_result  # noqa: E402
 from tf_ecg.config import load_recipe  # noqa: E402
 from tf_ecg.data.intervals import INTERVALS, heart_rate_with_cause, interval_table  # noqa: E402
 from tf_ecg.data.resample import resample  # noqa: E402
@@ -75,27 +75,11 @@ def noise_floor(n_ecgs: int, seed: int) -> dict:
     return floor
 
 
-def earlier_results() -> dict:
-    """What an earlier call of this script wrote (the committed results file), or {}."""
-    previous = RESULTS / f"{RESULT}.json"
-    return json.loads(previous.read_text()) if previous.is_file() else {}
-
-
 def earlier_floor(n_ecgs: int) -> dict | None:
     """The noise floor an earlier call of this script measured on as many ECGs (minutes of
     delineation saved on every resumed call)."""
-    floor = earlier_results().get("results", {}).get("noise_floor")
+    floor = earlier_result(RESULT).get("results", {}).get("noise_floor")
     return floor if floor and floor.get("ecgs") == n_ecgs else None
-
-
-def earlier_finished(protocol: dict) -> dict:
-    """Regressors an earlier call finished under the same protocol, whose runs this machine's
-    store lacks (trained on another machine): kept as written, each with the machine it ran on."""
-    earlier = earlier_results()
-    if earlier.get("results", {}).get("protocol") != protocol:
-        return {}
-    return {target: {"machine": earlier["machine"], **summary}
-            for target, summary in earlier["results"]["regressors"].items() if summary.get("status") == "finished"}
 
 
 def _differences(first: np.ndarray, second: np.ndarray) -> dict:
@@ -120,12 +104,24 @@ def regressor_summary(run_dir: Path, target: str) -> dict:
         predictions = RESULTS / f"deepfake_table1_test_predictions_{target}.npy"
         np.save(predictions, outputs)
         scores = report["per_target"][target]
+        summary["scored_model"] = scored_model(run_dir, history)
         summary["test"] = {"n": report["n"], "mae": round(scores["mae"], 3), "rmse": round(scores["rmse"], 3),
                            "r2": round(scores["r2"], 4),
                            "predictions": f"results/{predictions.name} (float16, test order)",
                            "labels_sha256": hashlib.sha256(labels.tobytes()).hexdigest(),
                            "labels_sha256_of": "the test labels as float32, in test order"}
     return summary
+
+
+def scored_model(run_dir: Path, history: list[dict]) -> dict:
+    """The validation MAE of the model the test set scored (best.keras, from the validation
+    outputs the run wrote) and the epoch it is: the history's epoch with that val MAE. Runs
+    resumed before tf_ecg restored the checkpoint's state on resuming could keep the first
+    epoch after a resume in place of the best one; this shows which one was scored."""
+    with np.load(run_dir / "val_outputs.npz") as val:
+        mae = float(np.abs(val["raw"].ravel() - val["labels"].ravel()).mean())
+    epoch = next((row["epoch"] for row in history if abs(row["val_loss"] - mae) < 1e-3), None)
+    return {"val_mae": round(mae, 3), "epoch": epoch}
 
 
 def _rounded(value: float | None) -> float | None:
@@ -143,6 +139,7 @@ def table(results: dict) -> dict:
                         "val_mae": _rounded(regressor.get("best_epoch", {}).get("val_mae")),
                         "test_mae": regressor.get("test", {}).get("mae"),
                         "label_noise_floor": lead_subset["single_measurement_mae_if_independent"],
+                        "scored_epoch": regressor.get("scored_model", {}).get("epoch"),
                         "epochs": regressor.get("epochs_run", 0), "status": regressor.get("status", "not started")}
     return rows
 
@@ -170,8 +167,13 @@ def main() -> None:
                "published_val_mae": PUBLISHED_VAL_MAE,
                "targets": {t: {"criterion": c, "val_mae_at_most": round(v, 3)} for t, (c, v) in TARGETS.items()},
                "noise_floor": earlier_floor(args.floor_ecgs) or noise_floor(args.floor_ecgs, seed)}
-    results["regressors"] = {target: summary for target, summary in earlier_finished(results["protocol"]).items()
-                             if not (store / f"deepfake_{target}_{rate}hz").is_dir()}
+    earlier = earlier_result(RESULT)
+    same_protocol = earlier.get("results", {}).get("protocol") == results["protocol"]
+    results["regressors"] = {}
+    for target in INTERVALS:
+        kept = same_protocol and finished_elsewhere(earlier, "regressors", target, store / f"deepfake_{target}_{rate}hz")
+        if kept:
+            results["regressors"][target] = kept
     results["table"] = table(results)
     write_result(RESULT, results)
     for target in args.targets:

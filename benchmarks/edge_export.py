@@ -147,7 +147,6 @@ def _task_score(outputs: np.ndarray, labels: np.ndarray, task: str) -> dict:
 
 def _quickstart(folder: Path, root: Path | None) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray, str]:
     """Train a quickstart recipe and return (SavedModel, calibration, test windows, test labels, task)."""
-    from tf_ecg.data.sources import load_source
     from tf_ecg.serving import serving_windows
 
     name = "quickstart_mitbih" if root is not None else "quickstart_deepfake_hr"

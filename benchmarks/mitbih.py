@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_io import RESULTS as RESULTS_DIR, run_progress, write_result  # noqa: E402
+from results_io import RESULTS as RESULTS_DIR, earlier_result, finished_elsewhere, run_progress, write_result  # noqa: E402
 from tf_ecg import cli  # noqa: E402
 from tf_ecg.data import heartbeats, mitbih  # noqa: E402
 from tf_ecg.data.paths import dataset_dir  # noqa: E402
@@ -218,8 +218,7 @@ def resnext(args) -> dict:
     scored once per network, when its training has ended."""
     deadline = time.time() + 60 * args.minutes if args.minutes is not None else None
     store = Path(args.store or Path(args.runs_dir) / "kaggle")
-    previous = RESULTS_DIR / f"{args.result or 'mitbih_resnext'}.json"
-    earlier = json.loads(previous.read_text()) if previous.is_file() else {}
+    earlier = earlier_result(args.result or "mitbih_resnext")
     calls = earlier.get("results", {}).get("calls", [])
     splits, networks = None, {}
     for key, recipe_file in KAGGLE_NETWORKS.items():
@@ -230,10 +229,9 @@ def resnext(args) -> dict:
                 overrides["runtime.mixed_precision"] = args.mixed_precision
         recipe = load_recipe(REPO / "models" / recipe_file, overrides)
         run_dir = store / recipe.name
-        finished_elsewhere = earlier.get("results", {}).get("networks", {}).get(key, {})
-        if not run_dir.is_dir() and finished_elsewhere.get("status") == "finished":
-            # trained in an earlier session whose store this machine lacks: kept as written
-            networks[key] = {"machine": earlier["machine"], **finished_elsewhere}
+        kept = finished_elsewhere(earlier, "networks", key, run_dir)
+        if kept:
+            networks[key] = kept
             continue
         finished = (run_dir / "test_metrics.json").is_file()
         minutes = None if deadline is None else (deadline - time.time()) / 60

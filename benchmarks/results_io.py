@@ -35,6 +35,22 @@ def run_progress(run_dir: Path, columns) -> dict:
                         for row in history[[c for c in columns if c in history]].to_dict("records")]}
 
 
+def earlier_result(name: str) -> dict:
+    """What an earlier call wrote to results/{name}.json (the committed file), or {}."""
+    previous = RESULTS / f"{name}.json"
+    return json.loads(previous.read_text()) if previous.is_file() else {}
+
+
+def finished_elsewhere(earlier: dict, section: str, key: str, run_dir: Path) -> dict | None:
+    """The run ``earlier["results"][section][key]`` if an earlier call finished it and this
+    machine's store lacks ``run_dir`` (it trained in a session on another machine): kept as
+    written, with the machine it ran on, so a fresh machine does not train it again."""
+    run = earlier.get("results", {}).get(section, {}).get(key, {})
+    if run_dir.is_dir() or run.get("status") != "finished":
+        return None
+    return {"machine": earlier["machine"], **run}
+
+
 def write_result(name: str, results: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -28,10 +28,12 @@ batch_size = 32
 epochs = 2
 early_stopping = { patience = 3 }
 """
+STEP_SCHEDULE = ('learning_rate = { module = "keras.optimizers.schedules", class_name = "ExponentialDecay", '
+                 'config = { initial_learning_rate = 0, decay_steps = 10, decay_rate = 0.5 } }')
 
 
 def test_the_checkout_models_folder_is_the_packaged_recipes():
-    assert len(RECIPES) == 18
+    assert len(RECIPES) == 19
     assert (recipes_dir().parents[1] / "models" / "quickstart_deepfake_hr.toml").resolve() == \
         (recipes_dir() / "quickstart_deepfake_hr.toml").resolve()
 
@@ -76,6 +78,12 @@ def test_the_leave_one_out_recipe_goes_through_the_same_loader():
     (("[training]", "[training]\nschedule = { name = \"exponential\" }"),
      "training.schedule (exponential) is missing the required key 'decay_rate'"),
     (("[model]", "[modle]\n[model]"), "unknown key(s) ['modle']"),
+    (("learning_rate = 0.001", "learning_rate = { class_name = \"ExponentialDecay\", config = { decay_steps = 9 } }"),
+     "a schedule table needs config.initial_learning_rate"),
+    (("learning_rate = 0.001", STEP_SCHEDULE), "training.optimizer.learning_rate.config.initial_learning_rate = 0: must be above 0"),
+    (("learning_rate = 0.001 }", STEP_SCHEDULE.replace("initial_learning_rate = 0,", "initial_learning_rate = 1e-3,")
+      + " }\nschedule = { name = \"exponential\", decay_rate = 0.9 }"),
+     "is a per-step schedule: training.schedule would change it too"),
 ])
 def test_recipe_mistakes_name_the_key_and_the_file(tmp_path, change, message):
     path = tmp_path / "recipe.toml"
@@ -141,3 +149,17 @@ def test_resolved_recipes_are_valid_toml():
 
     text = dumps_toml({"name": "x", "data": {"a": [1, 2], "b": "q\"uote", "c": {"d": 1e-8, "e": True}}})
     assert tomllib.loads(text) == {"name": "x", "data": {"a": [1, 2], "b": "q\"uote", "c": {"d": 1e-8, "e": True}}}
+
+
+def test_a_per_step_schedule_is_a_keras_schedule_the_optimizer_steps():
+    """Kachuee et al.'s decay, x0.75 every 10,000 iterations, as its recipe writes it."""
+    from tf_ecg.config import initial_learning_rate
+    from tf_ecg.training.compiling import build_optimizer
+
+    recipe = load_recipe("kachuee_residual_cnn")
+    assert initial_learning_rate(recipe.training.optimizer) == 1e-3
+    optimizer = build_optimizer(recipe.training)
+    optimizer.iterations.assign(20_000)
+    assert float(optimizer.learning_rate) == pytest.approx(1e-3 * 0.75 ** 2)
+    with pytest.raises(RecipeError, match="runtime.learning_rate_scaling would change it too"):
+        load_recipe("kachuee_residual_cnn", {"runtime.learning_rate_scaling": "linear"})

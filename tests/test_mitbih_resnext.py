@@ -18,6 +18,16 @@ def resnext():
     return tf_ecg.build_model("mitbih_resnext")
 
 
+def test_the_peers_parameter_counts_and_shapes():
+    """The Conv1D peer's published 254,901; Kachuee et al.'s CNN as its figure 2 draws it."""
+    assert tf_ecg.build_model("kaggle_conv1d_baseline").count_params() == 254_901
+    kachuee = tf_ecg.build_model("kachuee_residual_cnn")
+    assert kachuee.count_params() == 55_013
+    assert [tuple(kachuee.get_layer(f"block{i}_pool").output.shape[1:]) for i in range(1, 6)] == \
+        [(92, 32), (44, 32), (20, 32), (8, 32), (2, 32)]
+    assert kachuee.output_shape == (None, 5)
+
+
 def test_resnext_parameter_counts_and_stage_shapes(resnext):
     assert _trainable(resnext) == 56_494_277
     assert resnext.count_params() == 56_667_845  # + BN moving statistics

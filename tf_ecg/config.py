@@ -38,7 +38,8 @@ class ModelConfig:
 class TrainingConfig:
     task: str
     loss: str | dict              # a Keras loss name, or {name = "<Loss class>", ...options}
-    optimizer: dict               # {name = "adam", learning_rate = ..., ...options}
+    optimizer: dict               # {name = "adam", learning_rate = ..., ...options}; learning_rate: a
+                                  # number or a per-step Keras schedule {module, class_name, config}
     batch_size: int               # global batch size
     epochs: int
     outputs: str = "logits"       # what the model emits: "logits", "probabilities" or "values"
@@ -218,10 +219,11 @@ def load_recipe(path: str | Path, overrides: dict | None = None) -> Recipe:
     _check_schedule(training.schedule, path)
     for key, value in training.optimizer.items():
         check_range(key, value, path, f"training.optimizer.{key}")
+    runtime = _section(RuntimeConfig, content.get("runtime", {}), path, "runtime")
+    _check_step_schedule(training, runtime, path)
     if training.pairs and training.batch_norm_statistics == "recompute":
         raise RecipeError(path, "training.batch_norm_statistics = \"recompute\" needs single-input batches; "
                                 "it does not apply to pair training (training.pairs)")
-    runtime = _section(RuntimeConfig, content.get("runtime", {}), path, "runtime")
     return Recipe(name, _data_options(content["data"], path), model, training, runtime, path, overrides)
 
 
@@ -366,6 +368,33 @@ def check_range(name: str, value, path, key: str) -> None:
 
 SCHEDULES = {"exponential": ({"decay_rate"}, set()), "cosine": ({"period"}, {"min_learning_rate"}),
              "step_after": ({"hold", "decay_rate"}, set())}
+
+
+def initial_learning_rate(optimizer: dict) -> float:
+    """The learning rate at the first step: the optimizer's number, or its per-step Keras
+    schedule's ``initial_learning_rate``."""
+    rate = optimizer.get("learning_rate", 1e-3)
+    return rate["config"]["initial_learning_rate"] if isinstance(rate, dict) else rate
+
+
+def _check_step_schedule(training: TrainingConfig, runtime: RuntimeConfig, path) -> None:
+    """A per-step schedule (``optimizer.learning_rate`` a table) is one learning-rate policy:
+    not combined with another, and not scaled behind the recipe's back."""
+    rate = training.optimizer.get("learning_rate")
+    if not isinstance(rate, dict):
+        return
+    if not isinstance(rate.get("config"), dict) or "initial_learning_rate" not in rate["config"]:
+        raise RecipeError(path, "training.optimizer.learning_rate: a schedule table needs "
+                                "config.initial_learning_rate (e.g. Keras' ExponentialDecay)")
+    check_range("learning_rate", rate["config"]["initial_learning_rate"], path,
+                "training.optimizer.learning_rate.config.initial_learning_rate")
+    others = [key for key, value in (("training.schedule", training.schedule),
+                                     ("training.reduce_lr_on_plateau", training.reduce_lr_on_plateau),
+                                     ("runtime.learning_rate_scaling", runtime.learning_rate_scaling != "none"))
+              if value]
+    if others:
+        raise RecipeError(path, f"training.optimizer.learning_rate is a per-step schedule: {', '.join(others)} "
+                                "would change it too; use one learning-rate policy")
 
 
 def _check_schedule(schedule: dict | None, path) -> None:

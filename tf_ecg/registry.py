@@ -19,6 +19,7 @@ CATALOGUE = {
     "inception1d": "inception1d", "inception1d_combined": "inception1d",
     "pulse2pulse_generator": "pulse2pulse",
     "mitbih_resnext": "mitbih_resnext", "kaggle_conv1d_baseline": "kaggle_conv1d",
+    "kachuee_residual_cnn": "kachuee_cnn",
     "loo_conv1d": "loo_conv1d",
     "effnetv2_ecg_l_xxxs": "effnetv2", "effnetv2_comparator_v5": "effnetv2",
 }

@@ -132,6 +132,47 @@ class TimeBudget(keras.callbacks.Callback):
             raise TimeBudgetSpent(epoch + 1)
 
 
+class PatienceSpent(Exception):
+    """Raised by :class:`ResumedMonitors` when the epochs an interrupted run had already
+    finished used up its early stopping's patience: the run ended there."""
+
+
+class ResumedMonitors(keras.callbacks.Callback):
+    """A resumed run's early stopping, best-model checkpoint and learning-rate reduction go on
+    from the epochs it had finished (``history``: the monitored value per epoch), as if it had
+    never stopped. Keras keeps none of their state across ``fit`` calls: BackupAndRestore
+    restores the weights and the optimizer, while a fresh ModelCheckpoint would overwrite the
+    best model with the first epoch after resuming and a fresh EarlyStopping would wait its
+    whole patience again. Placed after them (their ``on_train_begin`` resets them)."""
+
+    def __init__(self, history: list[float], monitors: list):
+        super().__init__()
+        self.history, self.monitors = history, monitors
+
+    def on_train_begin(self, logs=None):
+        for monitor in self.monitors:
+            if monitor.monitor_op is None:
+                monitor._set_monitor_op()
+            best, wait, best_epoch, cooldown = None, 0, 0, 0
+            for epoch, value in enumerate(self.history):
+                if cooldown > 0:  # ReduceLROnPlateau waits out its cooldown after a reduction
+                    cooldown, wait = cooldown - 1, 0
+                if best is None or monitor._is_improvement(value, best):
+                    best, wait, best_epoch = value, 0, epoch
+                elif cooldown == 0:
+                    wait += 1
+                    if isinstance(monitor, keras.callbacks.ReduceLROnPlateau) and wait >= monitor.patience:
+                        cooldown, wait = monitor.cooldown, 0
+            monitor.best = best
+            if isinstance(monitor, keras.callbacks.EarlyStopping):
+                monitor.wait, monitor.best_epoch = wait, best_epoch
+                if wait >= monitor.patience:
+                    raise PatienceSpent(f"no gain in {monitor.monitor} for {wait} epochs after "
+                                        f"epoch {best_epoch} (history.csv's numbering)")
+            elif isinstance(monitor, keras.callbacks.ReduceLROnPlateau):
+                monitor.wait, monitor.cooldown_counter = wait, cooldown
+
+
 class BatchNormStatistics(keras.callbacks.Callback):
     """Recomputes every BatchNormalization layer's moving mean and variance after the last
     training step of each epoch, from ``samples`` training examples passed through the

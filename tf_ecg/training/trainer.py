@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from tf_ecg.config import Recipe, TrainingConfig, differences, load_recipe
+from tf_ecg.config import Recipe, TrainingConfig, differences, initial_learning_rate, load_recipe
 from tf_ecg.data.pipelines import pairs_from_halves
 from tf_ecg.data.sources import Splits, load_source
 from tf_ecg.errors import OutputPathError, RecipeError, RunError
@@ -31,7 +31,8 @@ from tf_ecg.runtime import machine_info
 from tf_ecg.training.compiling import L1_LOSSES, compile_model
 from tf_ecg.training.distribution import (Runtime, fit_under_multi_worker, make_strategy, runtime_context,
                                           worker_directory)
-from tf_ecg.training.callbacks import (BatchNormStatistics, HistoryCSV, TimeBudget, TimeBudgetSpent, ValidationReport,
+from tf_ecg.training.callbacks import (BatchNormStatistics, HistoryCSV, PatienceSpent, ResumedMonitors, TimeBudget,
+                                      TimeBudgetSpent, ValidationReport,
                                       dataset_targets, epoch_schedule, tensorboard_callbacks,
                                       write_attribution_summaries, write_run_summaries)
 from tf_ecg.training.run_lock import LOCK_FILES, run_lock
@@ -111,16 +112,31 @@ def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to
     ]
     if training.batch_norm_statistics == "recompute":
         callbacks.insert(0, BatchNormStatistics(splits.train[0], seed=training.seed))
-    schedule = epoch_schedule(training.schedule, training.optimizer.get("learning_rate", 1e-3))
+    schedule = epoch_schedule(training.schedule, initial_learning_rate(training.optimizer))
     if schedule:
         callbacks.append(schedule)
     if training.early_stopping is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=training.monitor, **training.early_stopping))
     if training.reduce_lr_on_plateau is not None:
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=training.monitor, **training.reduce_lr_on_plateau))
+    monitored = _monitored_history(run_dir, training.monitor)
+    if monitored:
+        callbacks.append(ResumedMonitors(monitored, [c for c in callbacks if isinstance(c, (
+            keras.callbacks.ModelCheckpoint, keras.callbacks.EarlyStopping, keras.callbacks.ReduceLROnPlateau))]))
     if minutes is not None:
         callbacks.append(TimeBudget(60 * minutes))  # last: the epoch is recorded and backed up first
     return callbacks
+
+
+def _monitored_history(run_dir: Path, monitor: str) -> list[float]:
+    """The monitored value of each epoch a resumed run has finished ([] for a new run)."""
+    import pandas as pd
+
+    history = run_dir / "history.csv"
+    if not (history.is_file() and history.stat().st_size):
+        return []
+    table = pd.read_csv(history)
+    return [float(v) for v in table[monitor]] if monitor in table else []
 
 
 def write_report(run_dir: Path, name: str, report: dict, y_true, outputs) -> None:
@@ -251,7 +267,7 @@ def _train(recipe: Recipe, run_dir: Path, state: str, created: bool, splits: Spl
         _check_last_batches(recipe, splits, runtime.replicas)
     print(f"runtime: {runtime.strategy_name} ({keras.backend.backend()}), {runtime.replicas} replica(s), global batch "
           f"{training.batch_size} = {runtime.replicas} x {runtime.per_replica_batch(training.batch_size)}, "
-          f"{recipe.runtime.mixed_precision}, learning rate {training.optimizer.get('learning_rate', 1e-3):g}")
+          f"{recipe.runtime.mixed_precision}, learning rate {initial_learning_rate(training.optimizer):g}")
     # Seeded here, after the data: the model's initial weights depend on the seed alone, not
     # on what a source drew before (the DeepFake generator is built once per process).
     keras.utils.set_random_seed(training.seed)
@@ -283,6 +299,9 @@ def _train(recipe: Recipe, run_dir: Path, state: str, created: bool, splits: Spl
         write_run_summaries(run_dir / "logs", as_written, None)
         model.fit(datasets["train"], validation_data=datasets["val"], epochs=training.epochs, verbose=verbose,
                   shuffle=False, callbacks=_callbacks(recipe, run_dir, splits, datasets, to_outputs, minutes))
+    except PatienceSpent as spent:
+        print(f"training had ended when it was interrupted: {spent}")
+        shutil.rmtree(run_dir / "backup", ignore_errors=True)  # as a finished fit leaves it
     except TimeBudgetSpent as spent:
         print(f"paused after epoch {spent.epochs_done} of {training.epochs}: the {minutes:g}-minute budget is spent")
         seconds = time.time() - started
