@@ -36,6 +36,7 @@ import pandas as pd
 from scipy.special import softmax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deepfake_table1 import scored_model  # noqa: E402
 from results_io import RESULTS, run_progress, write_result  # noqa: E402
 from tf_ecg.config import load_recipe  # noqa: E402
 from tf_ecg.data.intervals import INTERVALS  # noqa: E402
@@ -54,7 +55,7 @@ BOOTSTRAP_DRAWS = 2000
 
 def transfer_sources(store: Path, rate: int, include_training: bool) -> dict[str, dict]:
     """By target, the Table 1 regressor each transfer starts from: a snapshot of its kept
-    best-validation model, taken once into STORE/table4/sources and used by every seed (so that
+    model (the one its test set scored; a regressor still training: its best so far), taken once into STORE/table4/sources and used by every seed (so that
     a regressor still training does not change under a half-done set of seeds). Regressors that
     finished, and with ``include_training`` those still training, are snapshotted."""
     sources = {}
@@ -66,13 +67,16 @@ def transfer_sources(store: Path, rate: int, include_training: bool) -> dict[str
         if not provenance.is_file() and (run_dir / BEST).is_file() and (finished or include_training):
             folder.mkdir(parents=True, exist_ok=True)
             history = pd.read_csv(run_dir / "history.csv")
-            best = history.loc[history["val_loss"].idxmin()]  # the recipe's loss is the MAE
+            if finished:  # the model its test set scored, from its validation outputs
+                taken = scored_model(run_dir, history.to_dict("records"))
+            else:  # best.keras holds the best epoch so far (the recipe's loss is the MAE)
+                best = history.loc[history["val_loss"].idxmin()]
+                taken = {"epoch": int(best["epoch"]), "val_mae": round(float(best["val_loss"]), 3)}
             shutil.copyfile(run_dir / BEST, snapshot)
             keras.models.load_model(snapshot)  # a whole file, not one caught mid-write
             provenance.write_text(json.dumps({
                 "regressor": run_dir.name, "status_when_taken": "finished" if finished else "training",
-                "epochs_run_when_taken": len(history), "best_epoch": int(best["epoch"]),
-                "val_mae": round(float(best["val_loss"]), 3),
+                "epochs_run_when_taken": len(history), "weights_epoch": taken["epoch"], "val_mae": taken["val_mae"],
                 "sha256": hashlib.sha256(snapshot.read_bytes()).hexdigest()}, indent=1))
         if provenance.is_file():
             sources[target] = {"weights": str(snapshot), **json.loads(provenance.read_text())}
@@ -168,7 +172,7 @@ def table(models: dict, sources: dict[str, dict], store: Path, rate: int) -> dic
                        seeds=measured["seeds"], status="measured")
             source = sources.get(target, {})
             if source.get("status_when_taken") == "training":
-                row["status"] += (f" (from its regressor's best epoch so far, {source['best_epoch']}: "
+                row["status"] += (f" (from its regressor's best epoch so far, {source['weights_epoch']}: "
                                   f"val MAE {source['val_mae']}; the regressor was still training)")
             if "minus_baseline_macro_auc" in measured:
                 difference = measured["minus_baseline_macro_auc"]

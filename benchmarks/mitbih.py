@@ -8,14 +8,16 @@
               published references (resumable: --runs-dir in one checkout, --store DIR across
               sessions: finished folds are kept there; --minutes M starts no fold after M
               minutes and reports the folds done so far)       -> results/mitbih_loo.json
-  resnext     models/mitbih_resnext.toml and its peer, the plain Conv1D (models/kaggle_conv1d_baseline.toml),
-              on the same splits of the rebuilt Kaggle heartbeats, each until validation plateaus
-              (resumable: --store DIR keeps the runs, --minutes M starts no epoch after M minutes;
-              --mixed-precision for the ResNeXt); test scored once at the end, test probabilities
-              kept                                            -> results/mitbih_resnext.json
+  resnext     models/mitbih_resnext.toml and its peers, the plain Conv1D (models/kaggle_conv1d_baseline.toml)
+              and Kachuee et al.'s residual CNN (models/kachuee_residual_cnn.toml), on the same
+              splits of the rebuilt Kaggle heartbeats, each until validation plateaus (resumable:
+              --store DIR keeps the runs, --minutes M starts no epoch after M minutes, --networks
+              picks the ones this call may train; --mixed-precision for the ResNeXt); test scored
+              once at the end, test probabilities kept        -> results/mitbih_resnext.json
 
 Usage: python benchmarks/mitbih.py PART --data-root ../shared/data [--epochs N] [--minutes M]
                                    [--store DIR] [--result NAME] [--patience P] [--mixed-precision P]
+                                   [--networks NAME ...]
 """
 
 from __future__ import annotations
@@ -174,10 +176,12 @@ def loo(args) -> dict:
             "note": "baseline = all beats of the held-out record; baseline_last20 and transfer = its last 20 minutes"}
 
 
-KAGGLE_NETWORKS = {  # results key -> packaged recipe; the peer first: it takes minutes, the ResNeXt days
+KAGGLE_NETWORKS = {  # results key -> packaged recipe; the peers first: they take minutes, the ResNeXt days
     "conv1d_peer": "kaggle_conv1d_baseline.toml",
+    "kachuee_cnn": "kachuee_residual_cnn.toml",
     "resnext": "mitbih_resnext.toml",
 }
+PEERS = ("conv1d_peer", "kachuee_cnn")
 # spec 3 (f): the Wilson interval of the peer's 98.5 % on 21,892 beats, and its macro-F1 rounded down
 RESNEXT_TARGETS = {"accuracy": 0.983, "macro_f1": 0.90}
 
@@ -210,7 +214,7 @@ def _kaggle_run_summary(run_dir: Path, key: str) -> dict:
 
 
 def resnext(args) -> dict:
-    """System 3 and its peer on the same splits of the rebuilt Kaggle heartbeats, each trained
+    """System 3 and its peers on the same splits of the rebuilt Kaggle heartbeats, each trained
     until validation accuracy plateaus (the ResNeXt: early stopping after --patience epochs
     without a gain, in place of the recipe's 200 epochs). Resumable: the runs live in
     --store (default runs/mitbih_benchmark/kaggle); --minutes M starts no epoch after M
@@ -235,19 +239,22 @@ def resnext(args) -> dict:
             continue
         finished = (run_dir / "test_metrics.json").is_file()
         minutes = None if deadline is None else (deadline - time.time()) / 60
-        if not finished and (minutes is None or minutes > 0):
-            splits = splits or load_source(recipe.data, args.data_root)  # both recipes: the same data section
+        if key in args.networks and not finished and (minutes is None or minutes > 0):
+            splits = splits or load_source(recipe.data, args.data_root)  # every recipe: the same data section
             train(recipe, run_dir, splits=splits, minutes=minutes)
         if (run_dir / "run.json").is_file():
             networks[key] = _kaggle_run_summary(run_dir, key)
+        elif kept := finished_elsewhere(earlier, "networks", key, run_dir, unfinished=True):
+            networks[key] = kept  # not trained on this call: left as it stands in another machine's store
     calls.append({"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "minutes": args.minutes,
                   "cpu": machine_info()["cpu"]["model_name"], "epochs_after": {k: v["epochs_run"] for k, v in networks.items()}})
     table = {key: {"parameters": net["parameters"], "epochs": net["epochs_run"], "status": net["status"],
                    **({"accuracy": net["test"]["accuracy"], "macro_f1": net["test"]["macro_f1"]} if "test" in net else {})}
              for key, net in networks.items()}
-    if all("accuracy" in row for row in table.values()) and len(table) == 2:
-        table["ratio_resnext_to_peer"] = {m: round(table["resnext"][m] / table["conv1d_peer"][m], 4)
-                                          for m in ("accuracy", "macro_f1")}
+    for peer in PEERS:
+        if "accuracy" in table.get("resnext", {}) and "accuracy" in table.get(peer, {}):
+            table[f"ratio_resnext_to_{peer}"] = {m: round(table["resnext"][m] / table[peer][m], 4)
+                                                 for m in ("accuracy", "macro_f1")}
     if "accuracy" in table.get("resnext", {}):
         table["resnext_meets_targets"] = {m: table["resnext"][m] >= t for m, t in RESNEXT_TARGETS.items()}
     earlier_data = earlier.get("results", {}).get("data")
@@ -272,6 +279,8 @@ def main() -> None:
                         help="resnext: epochs without a validation-accuracy gain before it stops")
     parser.add_argument("--mixed-precision", choices=("float32", "mixed_bfloat16"),
                         help="resnext: the ResNeXt's runtime precision (default: the recipe's float32)")
+    parser.add_argument("--networks", nargs="+", choices=list(KAGGLE_NETWORKS), default=list(KAGGLE_NETWORKS),
+                        help="resnext: the networks this call may train (the others are reported as they stand)")
     parser.add_argument("--result", help="results file name (default mitbih_<part>)")
     args = parser.parse_args()
     names = {"builder": "mitbih_heartbeats_builder", "throughput": "mitbih_throughput", "loo": "mitbih_loo",

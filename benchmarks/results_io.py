@@ -41,12 +41,13 @@ def earlier_result(name: str) -> dict:
     return json.loads(previous.read_text()) if previous.is_file() else {}
 
 
-def finished_elsewhere(earlier: dict, section: str, key: str, run_dir: Path) -> dict | None:
-    """The run ``earlier["results"][section][key]`` if an earlier call finished it and this
-    machine's store lacks ``run_dir`` (it trained in a session on another machine): kept as
-    written, with the machine it ran on, so a fresh machine does not train it again."""
+def finished_elsewhere(earlier: dict, section: str, key: str, run_dir: Path, unfinished: bool = False) -> dict | None:
+    """The run ``earlier["results"][section][key]`` if an earlier call finished it (or, with
+    ``unfinished``, ran it at all) and this machine's store lacks ``run_dir`` (it trained in a
+    session on another machine): kept as written, with the machine it ran on, so a fresh
+    machine does not train it again and a results file does not lose it."""
     run = earlier.get("results", {}).get(section, {}).get(key, {})
-    if run_dir.is_dir() or run.get("status") != "finished":
+    if run_dir.is_dir() or not run or (run.get("status") != "finished" and not unfinished):
         return None
     return {"machine": earlier["machine"], **run}
 

@@ -59,3 +59,34 @@ def test_a_resumed_early_stopping_counts_the_epochs_before_the_interruption():
     stopping = keras.callbacks.EarlyStopping(patience=2)
     model = _fit_one_epoch([1.0, 0.5, 0.6], 0.7, [stopping])
     assert model.stop_training and stopping.wait == 2 and stopping.best == 0.5
+
+
+def test_a_run_whose_patience_ran_out_ends_with_the_checkpoints_best_weights(tmp_path):
+    """restore_best_weights (e18's recipes): the weights it would have restored are the ones
+    best.keras holds, as an uninterrupted run would end."""
+    best = tmp_path / "best.keras"
+    kept = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    kept.set_weights([np.full_like(w, 0.5) for w in kept.get_weights()])
+    kept.save(best)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    monitors = [keras.callbacks.ModelCheckpoint(str(best), save_best_only=True),
+                keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)]
+    resumed = ResumedMonitors([1.0, 0.5, 0.6, 0.7], monitors)
+    for callback in (*monitors, resumed):
+        callback.set_model(model)
+    with pytest.raises(PatienceSpent):
+        resumed.on_train_begin()
+    assert all(np.all(w == 0.5) for w in model.get_weights())
+
+
+def test_a_monitor_whose_direction_keras_cannot_tell_yet_asks_for_the_mode():
+    from tf_ecg.errors import RecipeError
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    stopping = keras.callbacks.EarlyStopping(monitor="val_macro_auc")
+    resumed = ResumedMonitors([0.6, 0.7], [stopping])
+    for callback in (stopping, resumed):
+        callback.set_model(model)
+    with pytest.raises(RecipeError, match="set training.monitor_mode"):
+        resumed.on_train_begin()

@@ -72,6 +72,26 @@ def test_training_resumes_after_an_interruption(mitdb_dir, recipe_file, tmp_path
     assert result.test_report["accuracy"] > 0.5
 
 
+def test_a_run_cut_after_its_patience_ran_out_is_scored_without_another_epoch(mitdb_dir, tmp_path, monkeypatch):
+    """The early stopping the cut interrupted counts the epochs before it (ResumedMonitors)."""
+    import tf_ecg.training.trainer as trainer
+
+    recipe_file, run_dir = tmp_path / "patient.toml", tmp_path / "run"
+    recipe_file.write_text(RECIPE.format(epochs=5) + "early_stopping = { patience = 1 }\n")
+    original = trainer._callbacks
+    monkeypatch.setattr(trainer, "_callbacks", lambda *a: original(*a) + [Interrupt()])
+    with pytest.raises(RuntimeError, match="power cut"):
+        train(load_recipe(recipe_file), run_dir, data_root=mitdb_dir.parent, verbose=0)
+    monkeypatch.setattr(trainer, "_callbacks", original)
+    history = pd.read_csv(run_dir / "history.csv")
+    history["val_loss"] = [0.1, 0.9]  # the second epoch no better: patience 1 is spent
+    history.to_csv(run_dir / "history.csv", index=False)
+    result = train(load_recipe(recipe_file), run_dir, data_root=mitdb_dir.parent, verbose=0)
+    assert len(pd.read_csv(run_dir / "history.csv")) == 2 and not (run_dir / "backup").exists()
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+    assert result.test_report["n"] > 2000
+
+
 def test_cli_train_evaluate_export_predict(mitdb_dir, recipe_file, tmp_path, capsys):
     root, run_dir, saved = str(mitdb_dir.parent), tmp_path / "run", tmp_path / "saved_models" / "tiny"
     assert main(["train", str(recipe_file), "--data-root", root, "--run-dir", str(run_dir), "--epochs", "2"]) == 0

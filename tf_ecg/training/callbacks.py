@@ -152,7 +152,11 @@ class ResumedMonitors(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         for monitor in self.monitors:
             if monitor.monitor_op is None:
-                monitor._set_monitor_op()
+                try:
+                    monitor._set_monitor_op()
+                except ValueError:  # "auto" on a metric Keras has not built before the first step
+                    raise RecipeError(None, f"training.monitor = {monitor.monitor!r}: set training.monitor_mode "
+                                            "(\"min\" or \"max\") to resume this run") from None
             best, wait, best_epoch, cooldown = None, 0, 0, 0
             for epoch, value in enumerate(self.history):
                 if cooldown > 0:  # ReduceLROnPlateau waits out its cooldown after a reduction
@@ -166,11 +170,22 @@ class ResumedMonitors(keras.callbacks.Callback):
             monitor.best = best
             if isinstance(monitor, keras.callbacks.EarlyStopping):
                 monitor.wait, monitor.best_epoch = wait, best_epoch
+                if monitor.restore_best_weights:  # the best epoch's weights, as the checkpoint kept them
+                    monitor.best_weights = self._best_weights(monitor.monitor)
                 if wait >= monitor.patience:
+                    if monitor.best_weights is not None:  # what EarlyStopping does when it stops
+                        self.model.set_weights(monitor.best_weights)
                     raise PatienceSpent(f"no gain in {monitor.monitor} for {wait} epochs after "
                                         f"epoch {best_epoch} (history.csv's numbering)")
             elif isinstance(monitor, keras.callbacks.ReduceLROnPlateau):
                 monitor.wait, monitor.cooldown_counter = wait, cooldown
+
+    def _best_weights(self, monitored: str) -> list | None:
+        for checkpoint in self.monitors:
+            if (isinstance(checkpoint, keras.callbacks.ModelCheckpoint) and checkpoint.save_best_only
+                    and checkpoint.monitor == monitored and Path(checkpoint.filepath).is_file()):
+                return keras.models.load_model(checkpoint.filepath, compile=False).get_weights()
+        return None
 
 
 class BatchNormStatistics(keras.callbacks.Callback):

@@ -116,9 +116,11 @@ def _callbacks(recipe: Recipe, run_dir: Path, splits: Splits, datasets: dict, to
     if schedule:
         callbacks.append(schedule)
     if training.early_stopping is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=training.monitor, **training.early_stopping))
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=training.monitor, **{"mode": training.monitor_mode, **training.early_stopping}))
     if training.reduce_lr_on_plateau is not None:
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor=training.monitor, **training.reduce_lr_on_plateau))
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=training.monitor, **{"mode": training.monitor_mode, **training.reduce_lr_on_plateau}))
     monitored = _monitored_history(run_dir, training.monitor)
     if monitored:
         callbacks.append(ResumedMonitors(monitored, [c for c in callbacks if isinstance(c, (
