@@ -54,10 +54,11 @@ BOOTSTRAP_DRAWS = 2000
 
 
 def transfer_sources(store: Path, rate: int, include_training: bool) -> dict[str, dict]:
-    """By target, the Table 1 regressor each transfer starts from: a snapshot of its kept
-    model (the one its test set scored; a regressor still training: its best so far), taken once into STORE/table4/sources and used by every seed (so that
-    a regressor still training does not change under a half-done set of seeds). Regressors that
-    finished, and with ``include_training`` those still training, are snapshotted."""
+    """By target, the Table 1 regressor each transfer starts from: a snapshot of its kept model
+    (the one its test set scored; a regressor still training: its best so far), taken once into
+    STORE/table4/sources and used by every seed (so that a regressor still training does not
+    change under a half-done set of seeds). Regressors that finished, and with
+    ``include_training`` those still training, are snapshotted."""
     sources = {}
     folder = store / "table4" / "sources"
     for target in INTERVALS:
